@@ -1,0 +1,240 @@
+r"""Online e-prop: eligibility traces computed forward in time, in the same scan as the network.
+
+For a synapse from presynaptic unit :math:`i` to neuron :math:`j`, with presynaptic activity
+:math:`p_{t,i}` (:math:`x_{t,i}` for input synapses, :math:`z_{t-1,i}` for recurrent ones), the
+eligibility vector :math:`(\epsilon^v, \epsilon^a)` and trace :math:`e` follow (Bellec et al. 2020,
+Eqs. 13-14 for LIF, 25-26 for ALIF):
+
+.. math::
+
+    \epsilon^a_{t,ji} &= (\rho_j - \beta_j \psi_{t-1,j})\,\epsilon^a_{t-1,ji}
+                         + \psi_{t-1,j}\,\epsilon^v_{t-1,ji}                     && \text{(Eq. 25)}\\
+    \epsilon^v_{t,ji} &= \alpha_j \epsilon^v_{t-1,ji} + p_{t,i}                    && \text{(Eq. 14)}\\
+    e_{t,ji}          &= \psi_{t,j}\,(\epsilon^v_{t,ji} - \beta_j \epsilon^a_{t,ji}) && \text{(Eq. 26)}\\
+    \bar e_{t,ji}     &= \kappa \bar e_{t-1,ji} + (1 - \kappa) e_{t,ji}
+
+and the gradient is accumulated online from the learning signal
+:math:`L_{t,j} = \sum_k B_{jk}\, \partial E / \partial y_{t,k}` (Eq. 4 and Eq. 28):
+
+.. math::
+
+    \Delta W_{ji} = \sum_{t,b} L_{t,b,j}\, \bar e_{t,b,ji}
+                    + \frac{c_{reg}}{BT}(f_j - f^*) \sum_{t,b} e_{t,b,ji}
+
+with :math:`B = W^{out\top}` (symmetric), a fixed random matrix (random) or a matrix that receives
+:math:`W^{out}`'s update (adaptive, Kolen-Pollack). The readout weights and bias get their exact
+gradients :math:`\sum_t \partial E/\partial y_t\, \bar z_t^\top` and
+:math:`\sum_t \partial E/\partial y_t (1 - \kappa^t)`, filtered forward as well. Nothing in the
+carry grows with the number of steps :math:`T`.
+
+The per-step part is an optax-style pair (:class:`LearningRule`): ``init`` builds the zero
+eligibility state, ``update`` advances it by one step and returns that step's gradient
+contribution. :func:`eprop_gradients` runs it inside the network's scan.
+
+References:
+    Bellec et al. 2020, "A solution to the learning dilemma for recurrent networks of spiking
+    neurons", Nat. Commun. 11:3625, Eqs. 1-4, 13-14, 25-28.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from .losses import RateRegularization, StepLoss, mask_count, rate_loss
+from .network import (
+    Network,
+    Trajectory,
+    cast,
+    init_state,
+    input_currents,
+    network_step,
+    recurrent_mask,
+)
+from .neurons import AlifParams
+
+
+class EpropStep(NamedTuple):
+    """What the eligibility update needs from one network step."""
+
+    pre: jax.Array  # shape=(B, P), presynaptic activity [x_t, z_{t-1}], P = n_in + n_rec
+    psi: jax.Array  # shape=(B, n), pseudo-derivative psi_t of the postsynaptic neurons
+
+
+class EpropState(NamedTuple):
+    """Eligibility state of all synapses onto the recurrent neurons (W_in and W_rec side by side)."""
+
+    elig_v: jax.Array  # shape=(B, n, P), eps^v
+    elig_a: jax.Array  # shape=(B, n, P), eps^a (zero for LIF rows)
+    elig_trace: jax.Array  # shape=(B, n, P), kappa-filtered trace e-bar
+    psi_prev: jax.Array  # shape=(B, n), psi_{t-1}
+    e_sum: jax.Array  # shape=(n, P), sum over t and b of e (for the rate regularisation)
+
+
+class LearningRule(NamedTuple):
+    """A per-step learning rule: ``init(n_batch, n_pre, dtype) -> state`` and
+    ``update(state, step, learning_signal) -> (grad_t, state)``."""
+
+    init: Callable[..., EpropState]
+    update: Callable[..., tuple[jax.Array, EpropState]]
+
+
+def eprop_eligibility(params: AlifParams, kappa: jax.Array) -> LearningRule:
+    """The e-prop eligibility rule of the module docstring, for an (A)LIF population.
+
+    Args:
+        params: the postsynaptic neurons' ``AlifParams`` (in the simulation dtype).
+        kappa: readout decay, the filter of ``elig_trace``.
+
+    Returns:
+        A :class:`LearningRule`. ``update`` returns ``sum_b L_{t,b,j} ebar_{t,b,ji}``, shape
+        ``(n, P)``.
+    """
+    alpha = params.alpha[:, None]
+    rho, beta = params.rho[:, None], params.beta[:, None]
+
+    def init_fn(n_batch: int, n_pre: int, dtype) -> EpropState:
+        n = params.alpha.shape[0]
+        zeros = jnp.zeros((n_batch, n, n_pre), dtype)
+        return EpropState(zeros, zeros, zeros, jnp.zeros((n_batch, n), dtype),
+                          jnp.zeros((n, n_pre), dtype))  # fmt: skip
+
+    def update_fn(state: EpropState, step: EpropStep, learning_signal: jax.Array):
+        psi_prev = state.psi_prev[..., None]
+        elig_a = (rho - beta * psi_prev) * state.elig_a + psi_prev * state.elig_v  # Eq. 25
+        elig_v = alpha * state.elig_v + step.pre[:, None, :]  # Eq. 14
+        e = step.psi[..., None] * (elig_v - beta * elig_a)  # Eq. 26
+        elig_trace = kappa * state.elig_trace + (1 - kappa) * e
+        grad = jnp.einsum("bj,bji->ji", learning_signal, elig_trace)
+        new_state = EpropState(elig_v, elig_a, elig_trace, step.psi, state.e_sum + e.sum(0))
+        return grad, new_state
+
+    return LearningRule(init_fn, update_fn)
+
+
+class OnlineResult(NamedTuple):
+    """What :func:`eprop_gradients` returns."""
+
+    grad_in: jax.Array  # shape=(n, n_in)
+    grad_rec: jax.Array  # shape=(n, n), zero diagonal
+    grad_out: jax.Array  # shape=(K, n)
+    grad_bias: jax.Array  # shape=(K,)
+    task_loss: jax.Array  # shape=()
+    reg_loss: jax.Array  # shape=()
+    rate: jax.Array  # shape=(n,), spikes per step
+    y_mean: jax.Array  # shape=(B, K), readout averaged over the learning window
+    trajectory: Trajectory | None
+    learning_signal: jax.Array | None  # shape=(T, B, n) when recorded
+
+
+class _Accumulators(NamedTuple):
+    grad: jax.Array  # (n, P)
+    grad_out: jax.Array  # (K, n)
+    grad_bias: jax.Array  # (K,)
+    z_filtered: jax.Array  # (B, n), kappa-filtered spikes z-bar
+    bias_filtered: jax.Array  # (), kappa-filtered constant 1 (= 1 - kappa^t)
+    loss: jax.Array  # ()
+    spikes: jax.Array  # (n,)
+    y_window: jax.Array  # (B, K), sum of m_t y_t
+
+
+def eprop_gradients(
+    net: Network,
+    weights,
+    inputs: jax.Array,
+    targets: jax.Array,
+    mask: jax.Array,
+    *,
+    step_loss: StepLoss,
+    feedback_matrix: jax.Array,
+    regularization: RateRegularization,
+    rule: LearningRule | None = None,
+    record: bool = False,
+) -> OnlineResult:
+    """Online e-prop over one batch: one scan, eligibility state in the carry.
+
+    Args:
+        net: the :class:`~eprop_jax.network.Network`.
+        weights: :class:`~eprop_jax.network.Weights`.
+        inputs: ``(T, B, n_in)``; targets: ``(T, B, K)``; mask: ``(T, B)``.
+        step_loss: per-step loss (``losses.mse_step`` / ``losses.cross_entropy_step``).
+        feedback_matrix: ``B`` of shape ``(n, K)`` (``weights.w_out.T`` for symmetric e-prop).
+        regularization: :class:`~eprop_jax.losses.RateRegularization`.
+        rule: the per-step eligibility rule; defaults to :func:`eprop_eligibility`.
+        record: also return the trajectory and the learning signals (memory grows with T).
+    """
+    dtype = weights.w_rec.dtype
+    t_steps, n_batch, n_in = inputs.shape
+    n, n_out = net.n_rec, net.n_out
+    net_c = cast(net, dtype)
+    kappa = net_c.readout.kappa
+    if rule is None:
+        rule = eprop_eligibility(net_c.neuron, kappa)
+    norm = mask_count(mask).astype(dtype)
+
+    def loss_at(y, target, m):
+        return jnp.sum(m * step_loss(y, target)) / norm
+
+    loss_and_grad = jax.value_and_grad(loss_at)
+
+    def body(carry, xs):
+        state, elig, acc = carry
+        current, x, target, m = xs
+        pre = jnp.concatenate([x, state.neuron.z], axis=-1)
+        state, (y, out) = network_step(net_c, weights, state, current)
+        loss_t, dloss_dy = loss_and_grad(y, target, m)
+        learning_signal = dloss_dy @ feedback_matrix.T  # L_t = B dE/dy_t (Eq. 28)
+        grad_t, elig = rule.update(elig, EpropStep(pre, out.psi), learning_signal)
+        z_filtered = kappa * acc.z_filtered + (1 - kappa) * out.z
+        bias_filtered = kappa * acc.bias_filtered + (1 - kappa)
+        acc = _Accumulators(
+            grad=acc.grad + grad_t,
+            grad_out=acc.grad_out + dloss_dy.T @ z_filtered,
+            grad_bias=acc.grad_bias + bias_filtered * dloss_dy.sum(0),
+            z_filtered=z_filtered,
+            bias_filtered=bias_filtered,
+            loss=acc.loss + loss_t,
+            spikes=acc.spikes + out.z.sum(0),
+            y_window=acc.y_window + m[:, None] * y,
+        )
+        ys = None
+        if record:
+            ys = (Trajectory(y, out.z, out.v, out.threshold, out.psi), learning_signal)
+        return (state, elig, acc), ys
+
+    acc0 = _Accumulators(
+        grad=jnp.zeros((n, n_in + n), dtype),
+        grad_out=jnp.zeros((n_out, n), dtype),
+        grad_bias=jnp.zeros((n_out,), dtype),
+        z_filtered=jnp.zeros((n_batch, n), dtype),
+        bias_filtered=jnp.zeros((), dtype),
+        loss=jnp.zeros((), dtype),
+        spikes=jnp.zeros((n,), dtype),
+        y_window=jnp.zeros((n_batch, n_out), dtype),
+    )
+    carry0 = (init_state(net, n_batch, dtype), rule.init(n_batch, n_in + n, dtype), acc0)
+    xs = (input_currents(weights, inputs), inputs, targets, mask)
+    (_, elig, acc), ys = jax.lax.scan(body, carry0, xs)
+
+    rate = acc.spikes / (t_steps * n_batch)
+    grad = acc.grad
+    if regularization.c_reg > 0:
+        target_rate = regularization.target_per_step(net.dt)
+        coef = regularization.c_reg * (rate - target_rate) / (t_steps * n_batch)
+        grad = grad + coef[:, None] * elig.e_sum
+    y_mean = acc.y_window / jnp.maximum(jnp.sum(mask, axis=0), 1)[:, None]
+    return OnlineResult(
+        grad_in=grad[:, :n_in],
+        grad_rec=grad[:, n_in:] * recurrent_mask(n, dtype),
+        grad_out=acc.grad_out,
+        grad_bias=acc.grad_bias,
+        task_loss=acc.loss,
+        reg_loss=rate_loss(regularization, rate, net.dt),
+        rate=rate,
+        y_mean=y_mean,
+        trajectory=ys[0] if record else None,
+        learning_signal=ys[1] if record else None,
+    )

@@ -1,0 +1,378 @@
+r"""A recurrent spiking network (RSNN / LSNN) with a leaky readout, simulated by one ``lax.scan``.
+
+Weights, with :math:`n` recurrent neurons, :math:`n_{in}` inputs and :math:`K` readouts:
+
+- ``w_in`` :math:`W^{in}` ``(n, n_in)``, ``w_rec`` :math:`W^{rec}` ``(n, n)`` (diagonal masked: no
+  autapses, and the diagonal never gets a gradient), ``w_out`` :math:`W^{out}` ``(K, n)``,
+  readout bias ``b_out`` ``(K,)``, and the learning-signal feedback matrix ``b_fb`` :math:`B`
+  ``(n, K)`` used by random and adaptive e-prop.
+
+One time step (``network_step``), on top of the neuron equations of ``neurons.py``:
+
+.. math::
+
+    I_t = W^{in} x_t + W^{rec} z_{t-1}, \qquad
+    y_t = \kappa y_{t-1} + (1-\kappa)(W^{out} z_t + b)
+
+Options that turn this forward pass into the different gradient computations:
+
+- ``stop_recurrent_gradient`` / ``stop_reset_gradient``: ``lax.stop_gradient`` on
+  :math:`z_{t-1}` in the recurrent input / in the reset. Both on gives e-prop via autodiff
+  (Bellec et al. 2020, Supplementary Note 1); the adaptation keeps the un-stopped spike.
+- ``feedback``: the readout's backward pass sends :math:`B\,\partial E/\partial y` to the spikes
+  instead of :math:`W^{out\top} \partial E / \partial y` (random/adaptive feedback), while
+  :math:`W^{out}` still gets its exact gradient.
+- ``spike_perturbation`` :math:`d_t`: added to :math:`z_t` wherever it leaves the neuron (readout,
+  next step's recurrent input and reset, the returned spikes that the rate regularisation reads)
+  but not in the adaptation. Its gradient is the *total*
+  learning signal :math:`dE/dz_t` of Eq. 1 (see ``tests/test_eq1_identity.py``).
+
+References:
+    Bellec et al. 2020, Nat. Commun. 11:3625, Eqs. 1, 8 and Methods.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._checks import (
+    broadcast_per_neuron,
+    check_choice,
+    check_finite,
+    check_positive,
+    check_shape,
+)
+from .neurons import (
+    AlifParams,
+    AlifState,
+    ReadoutParams,
+    alif_init_state,
+    alif_params,
+    alif_step,
+    cast_params,
+    decay,
+    readout_step,
+)
+from .surrogates import SURROGATES, Surrogate, surrogate
+
+
+class Network(NamedTuple):
+    """Everything about a network except its weights (built by :func:`network`)."""
+
+    neuron: AlifParams  # per-neuron parameters, shape (n_rec,) each
+    readout: ReadoutParams  # kappa
+    surrogate: Surrogate  # spike function and pseudo-derivative
+    n_in: int
+    n_out: int
+    dt: float
+
+    @property
+    def n_rec(self) -> int:
+        return int(np.shape(self.neuron.alpha)[0])
+
+
+class Weights(NamedTuple):
+    """The trainable parameters (a pytree optax can update)."""
+
+    w_in: jax.Array  # shape=(n_rec, n_in)
+    w_rec: jax.Array  # shape=(n_rec, n_rec), diagonal unused
+    w_out: jax.Array  # shape=(n_out, n_rec)
+    b_out: jax.Array  # shape=(n_out,)
+    b_fb: jax.Array  # shape=(n_rec, n_out), feedback matrix B (random / adaptive e-prop)
+
+
+class NetworkState(NamedTuple):
+    neuron: AlifState  # shape=(B, n_rec) each
+    y: jax.Array  # shape=(B, n_out), readout
+
+
+class Trajectory(NamedTuple):
+    """What :func:`simulate` returns, time-major. Fields after ``z`` are ``None`` unless recorded."""
+
+    y: jax.Array  # shape=(T, B, n_out), readout
+    z: jax.Array  # shape=(T, B, n_rec), spikes
+    v: jax.Array | None = None  # shape=(T, B, n_rec), membrane potential
+    threshold: jax.Array | None = None  # shape=(T, B, n_rec), adaptive threshold A_t
+    psi: jax.Array | None = None  # shape=(T, B, n_rec), pseudo-derivative
+
+
+def network(
+    n_in: int,
+    n_rec: int,
+    n_out: int,
+    *,
+    n_alif: int = 0,
+    tau_m=20.0,
+    tau_a=2000.0,
+    beta=None,
+    thr=0.6,
+    refractory=5.0,
+    gamma: float = 0.3,
+    surrogate_shape: str = "piecewise_linear",
+    surrogate_height=None,
+    surrogate_width=None,
+    tau_out: float = 20.0,
+    dt: float = 1.0,
+) -> Network:
+    """Describe a network of ``n_rec - n_alif`` LIF neurons followed by ``n_alif`` ALIF neurons.
+
+    Per-neuron parameters (``tau_m``, ``tau_a``, ``beta``, ``thr``, ``refractory``) take a scalar
+    or a vector of shape ``(n_rec,)``, so populations may be mixed freely.
+
+    Args:
+        n_in, n_rec, n_out: numbers of inputs, recurrent neurons and readouts (>= 1).
+        n_alif: how many of the recurrent neurons (the last ones) adapt their threshold.
+        tau_m: membrane time constant (ms).
+        tau_a: adaptation time constant (ms).
+        beta: adaptation strength. ``None`` gives the original code's heuristic
+            ``1.7 (1 - rho) / (1 - alpha)`` for ALIF rows and 0 for LIF rows; a scalar applies to
+            the ALIF rows; a vector of shape ``(n_rec,)`` is taken as is.
+        thr: baseline threshold.
+        refractory: refractory period (ms), the minimum inter-spike interval.
+        gamma: pseudo-derivative dampening (height ``gamma / thr`` unless ``surrogate_height``).
+        surrogate_shape: ``"piecewise_linear"``, ``"exponential"``, ``"fast_sigmoid"`` or
+            ``"arctan"``.
+        surrogate_height, surrogate_width: override the pseudo-derivative's height and width.
+        tau_out: readout time constant (ms), one for all readouts.
+        dt: time step (ms).
+
+    Example:
+        >>> net = network(40, 100, 2, n_alif=50)
+        >>> net.n_rec, round(float(net.neuron.beta[-1]), 4)
+        (100, 0.0174)
+    """
+    api = "network"
+    for name, value in (("n_in", n_in), ("n_rec", n_rec), ("n_out", n_out)):
+        if not isinstance(value, int | np.integer) or value < 1:
+            raise ValueError(f"`{api}`: {name} must be an integer >= 1; got {value!r}.")
+    if not isinstance(n_alif, int | np.integer) or not 0 <= n_alif <= n_rec:
+        raise ValueError(
+            f"`{api}`: n_alif must be an integer in [0, n_rec={n_rec}]; got {n_alif!r}."
+        )
+    check_choice(api, "surrogate_shape", surrogate_shape, tuple(SURROGATES))
+    dt = float(check_positive(api, "dt", dt))
+    tau_out = float(check_positive(api, "tau_out", tau_out))
+    is_alif = np.arange(n_rec) >= n_rec - n_alif
+    if beta is None:
+        tau_m_vec = check_positive(api, "tau_m", broadcast_per_neuron(api, "tau_m", tau_m, n_rec))
+        tau_a_vec = check_positive(api, "tau_a", broadcast_per_neuron(api, "tau_a", tau_a, n_rec))
+        beta = 1.7 * (1.0 - decay(tau_a_vec, dt)) / (1.0 - decay(tau_m_vec, dt)) * is_alif
+    elif np.ndim(beta) == 0:
+        beta = float(beta) * is_alif
+    params = alif_params(
+        n_rec, tau_m=tau_m, tau_a=tau_a, beta=beta, thr=thr, refractory=refractory, gamma=gamma,
+        surrogate_height=surrogate_height, surrogate_width=surrogate_width, dt=dt,
+    )  # fmt: skip
+    return Network(
+        neuron=params,
+        readout=ReadoutParams(kappa=np.asarray(decay(tau_out, dt))),
+        surrogate=surrogate(surrogate_shape),
+        n_in=int(n_in),
+        n_out=int(n_out),
+        dt=dt,
+    )
+
+
+def init_weights(
+    net: Network,
+    key: jax.Array,
+    *,
+    dtype=jnp.float32,
+    input_gain: float = 1.0,
+    recurrent_gain: float = 1.0,
+    output_gain: float = 1.0,
+) -> Weights:
+    """Draw initial weights: Gaussian with std ``gain / sqrt(fan_in)``, no autapses, zero bias.
+
+    ``w_in ~ N(0, 1/n_in)``, ``w_rec ~ N(0, 1/n_rec)`` with zero diagonal, ``w_out`` and the
+    feedback ``b_fb ~ N(0, 1/n_rec)`` (independent draws; same scale, so random feedback keeps the
+    balance between the task's learning signal and the regularisation of symmetric feedback).
+
+    Args:
+        net: the :class:`Network`.
+        key: a ``jax.random`` key.
+        dtype: ``jnp.float32`` (default) or ``jnp.float64`` (needs ``jax_enable_x64``).
+        input_gain, recurrent_gain, output_gain: scale factors of the three matrices.
+    """
+    k_in, k_rec, k_out, k_fb = jax.random.split(key, 4)
+    n_in, n_rec, n_out = net.n_in, net.n_rec, net.n_out
+    normal = jax.random.normal
+    w_rec = normal(k_rec, (n_rec, n_rec), dtype) * float(recurrent_gain / np.sqrt(n_rec))
+    return Weights(
+        w_in=normal(k_in, (n_rec, n_in), dtype) * float(input_gain / np.sqrt(n_in)),
+        w_rec=w_rec * (1 - jnp.eye(n_rec, dtype=dtype)),
+        w_out=normal(k_out, (n_out, n_rec), dtype) * float(output_gain / np.sqrt(n_rec)),
+        b_out=jnp.zeros((n_out,), dtype),
+        b_fb=normal(k_fb, (n_rec, n_out), dtype) * float(1 / np.sqrt(n_rec)),
+    )
+
+
+def check_weights(api: str, net: Network, weights: Weights) -> None:
+    """Raise ``ValueError`` if any weight's shape does not match ``net``."""
+    n_in, n_rec, n_out = net.n_in, net.n_rec, net.n_out
+    expected = Weights((n_rec, n_in), (n_rec, n_rec), (n_out, n_rec), (n_out,), (n_rec, n_out))
+    for name, w, shape in zip(Weights._fields, weights, expected, strict=True):
+        check_shape(api, f"weights.{name}", w, shape)
+
+
+def check_inputs(api: str, net: Network, inputs) -> None:
+    """Raise ``ValueError`` unless ``inputs`` is finite with shape ``(T, B, n_in)``."""
+    check_shape(api, "inputs", inputs, (None, None, net.n_in),
+                " Inputs are time-major (T, B, n_in); add a batch axis of size 1 if needed.")  # fmt: skip
+    check_finite(api, "inputs", inputs)
+
+
+def recurrent_mask(n_rec: int, dtype) -> jax.Array:
+    """``1 - I``: multiplies ``w_rec`` so that no neuron connects to itself."""
+    return 1 - jnp.eye(n_rec, dtype=dtype)
+
+
+@jax.custom_vjp
+def readout_with_feedback(w_out: jax.Array, b_fb: jax.Array, z: jax.Array) -> jax.Array:
+    """``z @ w_out.T`` whose gradient to ``z`` goes through ``b_fb`` instead of ``w_out``.
+
+    The backward pass gives ``w_out`` its exact gradient, ``z`` the learning signal
+    ``g @ b_fb.T`` (:math:`L = B\\,\\partial E/\\partial y`), and ``b_fb`` zero.
+    """
+    return z @ w_out.T
+
+
+def _readout_fwd(w_out, b_fb, z):
+    return z @ w_out.T, (b_fb, z)
+
+
+def _readout_bwd(residuals, g):
+    b_fb, z = residuals
+    n_out, n_rec = g.shape[-1], z.shape[-1]
+    dw_out = g.reshape(-1, n_out).T @ z.reshape(-1, n_rec)
+    return dw_out, jnp.zeros_like(b_fb), g @ b_fb.T
+
+
+readout_with_feedback.defvjp(_readout_fwd, _readout_bwd)
+
+
+def init_state(net: Network, n_batch: int, dtype) -> NetworkState:
+    """All-zero network state for a batch of ``n_batch`` trials."""
+    return NetworkState(
+        neuron=alif_init_state(net.neuron, (n_batch,), dtype),
+        y=jnp.zeros((n_batch, net.n_out), dtype),
+    )
+
+
+def network_step(
+    net: Network,
+    weights: Weights,
+    state: NetworkState,
+    input_current: jax.Array,
+    perturbation: jax.Array | None = None,
+    *,
+    stop_recurrent_gradient: bool = False,
+    stop_reset_gradient: bool = False,
+    feedback: bool = False,
+):
+    """One step of the whole network (module docstring). ``net`` must be cast (:func:`cast`).
+
+    Args:
+        net: the network, with parameters already in the simulation dtype.
+        weights: ``Weights``.
+        state: ``NetworkState`` after step t-1.
+        input_current: ``W_in x_t``, shape ``(B, n_rec)`` (the input projection is done for all
+            steps at once outside the scan).
+        perturbation: optional ``d_t``, shape ``(B, n_rec)``, added to the outgoing spikes.
+        stop_recurrent_gradient, stop_reset_gradient, feedback: see the module docstring.
+
+    Returns:
+        ``(new_state, (y_t, AlifOutput))``; the output's ``z`` includes the perturbation.
+    """
+    z_prev = state.neuron.z
+    z_rec = jax.lax.stop_gradient(z_prev) if stop_recurrent_gradient else z_prev
+    w_rec = weights.w_rec * recurrent_mask(net.n_rec, weights.w_rec.dtype)
+    current = input_current + z_rec @ w_rec.T
+    neuron, out = alif_step(net.neuron, state.neuron, current, surrogate=net.surrogate,
+                            stop_reset_gradient=stop_reset_gradient)  # fmt: skip
+    z_out = out.z if perturbation is None else out.z + perturbation
+    neuron = neuron._replace(z=z_out)  # the outgoing spike feeds the next reset and recurrence
+    if feedback:
+        drive = readout_with_feedback(weights.w_out, weights.b_fb, z_out)
+    else:
+        drive = z_out @ weights.w_out.T
+    y = readout_step(net.readout, state.y, drive + weights.b_out)
+    return NetworkState(neuron=neuron, y=y), (y, out._replace(z=z_out))
+
+
+def cast(net: Network, dtype) -> Network:
+    """Return ``net`` with its parameter arrays as JAX arrays of ``dtype``."""
+    return net._replace(
+        neuron=cast_params(net.neuron, dtype),
+        readout=ReadoutParams(kappa=jnp.asarray(net.readout.kappa, dtype)),
+    )
+
+
+def input_currents(weights: Weights, inputs: jax.Array) -> jax.Array:
+    """``W_in x_t`` for all steps as one 2-D matrix product, shape ``(T, B, n_rec)``."""
+    t, b, n_in = inputs.shape
+    return (inputs.reshape(t * b, n_in) @ weights.w_in.T).reshape(t, b, -1)
+
+
+def simulate(
+    net: Network,
+    weights: Weights,
+    inputs: jax.Array,
+    *,
+    record: bool = False,
+    stop_recurrent_gradient: bool = False,
+    stop_reset_gradient: bool = False,
+    feedback: bool = False,
+    spike_perturbation: jax.Array | None = None,
+) -> Trajectory:
+    """Run the network over a batch of input sequences with one ``jax.lax.scan``.
+
+    Differentiable with ``jax.grad`` (that is BPTT) and jit-able. The dtype of the computation is
+    the dtype of ``weights``.
+
+    Args:
+        net: the :class:`Network`.
+        weights: the :class:`Weights`.
+        inputs: shape ``(T, B, n_in)``, time-major.
+        record: also return v, the adaptive threshold and psi for every step (costs memory).
+        stop_recurrent_gradient, stop_reset_gradient, feedback, spike_perturbation: see the
+            module docstring (``spike_perturbation`` has shape ``(T, B, n_rec)``).
+
+    Returns:
+        A :class:`Trajectory`.
+
+    Example:
+        >>> net = network(3, 8, 2, n_alif=4)
+        >>> w = init_weights(net, jax.random.key(0))
+        >>> simulate(net, w, jnp.zeros((20, 2, 3))).y.shape
+        (20, 2, 2)
+    """
+    api = "simulate"
+    check_weights(api, net, weights)
+    check_inputs(api, net, inputs)
+    dtype = weights.w_rec.dtype
+    inputs = jnp.asarray(inputs, dtype)
+    t, n_batch, _ = inputs.shape
+    if spike_perturbation is not None:
+        check_shape(api, "spike_perturbation", spike_perturbation, (t, n_batch, net.n_rec))
+    net_c = cast(net, dtype)
+
+    def body(state, xs):
+        current, d = xs
+        state, (y, out) = network_step(
+            net_c, weights, state, current, d,
+            stop_recurrent_gradient=stop_recurrent_gradient,
+            stop_reset_gradient=stop_reset_gradient, feedback=feedback,
+        )  # fmt: skip
+        if record:
+            return state, Trajectory(y, out.z, out.v, out.threshold, out.psi)
+        return state, Trajectory(y, out.z)
+
+    _, traj = jax.lax.scan(
+        body, init_state(net, n_batch, dtype), (input_currents(weights, inputs), spike_perturbation)
+    )
+    return traj

@@ -1,0 +1,43 @@
+"""Small random networks and batches shared by the tests (float64 unless asked)."""
+
+import jax
+import jax.numpy as jnp
+
+import eprop_jax as ej
+
+POPULATIONS = {"lif": 0, "alif": 8, "mixed": 4}
+
+
+def small_network(population="mixed", refractory=2.0, n_in=3, n_rec=8, n_out=2, **kw):
+    """A small network whose ALIF rows adapt strongly enough to matter in 30 steps."""
+    n_alif = POPULATIONS[population]
+    beta = kw.pop("beta", 0.3)
+    return ej.network(n_in, n_rec, n_out, n_alif=n_alif, tau_m=kw.pop("tau_m", 20.0),
+                      tau_a=kw.pop("tau_a", 50.0), beta=beta, thr=kw.pop("thr", 0.6),
+                      refractory=refractory, **kw)  # fmt: skip
+
+
+def random_batch(key, net, loss="mse", t=30, b=2, rate=0.3, dtype=jnp.float64, window=10):
+    """Bernoulli inputs, random targets (one-hot for cross-entropy), loss on the last steps."""
+    k_x, k_y = jax.random.split(key)
+    inputs = (jax.random.uniform(k_x, (t, b, net.n_in)) < rate).astype(dtype)
+    if loss == "mse":
+        targets = jax.random.normal(k_y, (t, b, net.n_out), dtype)
+    else:
+        labels = jax.random.randint(k_y, (b,), 0, net.n_out)
+        targets = jnp.broadcast_to(jax.nn.one_hot(labels, net.n_out, dtype=dtype),
+                                   (t, b, net.n_out))  # fmt: skip
+    mask = jnp.zeros((t, b), dtype).at[t - window :].set(1)
+    return ej.Batch(inputs, targets, mask)
+
+
+def strong_weights(net, key, dtype=jnp.float64):
+    """Weights scaled up so that neurons spike a lot in a short sequence."""
+    return ej.init_weights(net, key, dtype=dtype, input_gain=3.0, recurrent_gain=1.5)
+
+
+def rel_err(a, b):
+    """max|a - b| / max|b| (or max|a| when b is all zero)."""
+    a, b = jnp.asarray(a), jnp.asarray(b)
+    den = jnp.max(jnp.abs(b))
+    return float(jnp.max(jnp.abs(a - b)) / jnp.where(den > 0, den, 1.0))
