@@ -33,7 +33,7 @@ def random_batch(key, net, loss="mse", t=30, b=2, rate=0.3, dtype=jnp.float64, w
 
 def strong_weights(net, key, dtype=jnp.float64):
     """Weights scaled up so that neurons spike a lot in a short sequence."""
-    return ej.init_weights(net, key, dtype=dtype, input_gain=3.0, recurrent_gain=1.5)
+    return ej.init_weights(net, key, dtype=dtype, input_gain=1.5, recurrent_gain=1.0)
 
 
 def rel_err(a, b):
@@ -41,3 +41,16 @@ def rel_err(a, b):
     a, b = jnp.asarray(a), jnp.asarray(b)
     den = jnp.max(jnp.abs(b))
     return float(jnp.max(jnp.abs(a - b)) / jnp.where(den > 0, den, 1.0))
+
+
+def active_case(getkey, net, loss="mse", dtype=jnp.float64):
+    """Weights and a batch on which the network is informative: it spikes at a moderate rate and
+    its pseudo-derivative is often non-zero, so no gradient is trivially zero."""
+    for _ in range(50):
+        weights = strong_weights(net, getkey(), dtype)
+        batch = random_batch(getkey(), net, loss, dtype=dtype)
+        traj = ej.simulate(net, weights, batch.inputs, record=True)
+        rate, active = float(jnp.mean(traj.z)), float(jnp.mean(traj.psi > 0))
+        if 0.02 < rate < 0.45 and active > 0.05:
+            return weights, batch
+    raise AssertionError("no informative random network found in 50 draws")

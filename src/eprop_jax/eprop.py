@@ -43,7 +43,9 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from ._checks import is_concrete
 from .losses import RateRegularization, StepLoss, mask_count, rate_loss
 from .network import (
     Network,
@@ -65,13 +67,18 @@ class EpropStep(NamedTuple):
 
 
 class EpropState(NamedTuple):
-    """Eligibility state of all synapses onto the recurrent neurons (W_in and W_rec side by side)."""
+    """Eligibility state of all synapses onto the recurrent neurons (W_in and W_rec side by side).
 
-    elig_v: jax.Array  # shape=(B, n, P), eps^v
-    elig_a: jax.Array  # shape=(B, n, P), eps^a (zero for LIF rows)
+    Storage follows the structure of the population: when every neuron has the same membrane
+    decay, eps^v depends on the presynaptic side only and is kept as ``(B, P)``; eps^a is kept
+    for the ALIF rows only (``n_alif`` = number of neurons with beta != 0).
+    """
+
+    elig_v: jax.Array  # shape=(B, P) with a shared alpha, else (B, n, P); eps^v
+    elig_a: jax.Array  # shape=(B, n_alif, P), eps^a of the ALIF rows
     elig_trace: jax.Array  # shape=(B, n, P), kappa-filtered trace e-bar
-    psi_prev: jax.Array  # shape=(B, n), psi_{t-1}
-    e_sum: jax.Array  # shape=(n, P), sum over t and b of e (for the rate regularisation)
+    psi_prev: jax.Array  # shape=(B, n_alif), psi_{t-1} of the ALIF rows
+    e_sum: jax.Array  # shape=(n, P), sum over t and b of e (rate regularisation; else zeros)
 
 
 class LearningRule(NamedTuple):
@@ -82,35 +89,77 @@ class LearningRule(NamedTuple):
     update: Callable[..., tuple[jax.Array, EpropState]]
 
 
-def eprop_eligibility(params: AlifParams, kappa: jax.Array) -> LearningRule:
+def alif_rows(beta) -> np.ndarray:
+    """Indices of the adaptive rows (beta != 0); every row when ``beta`` is traced."""
+    if not is_concrete(beta):
+        return np.arange(np.shape(beta)[0])
+    return np.flatnonzero(np.asarray(beta))
+
+
+def _row_index(rows: np.ndarray):
+    """A slice for a contiguous run of rows (cheap to gather and update), else the index array."""
+    if len(rows) and np.array_equal(rows, np.arange(rows[0], rows[0] + len(rows))):
+        return slice(int(rows[0]), int(rows[0]) + len(rows))
+    return rows
+
+
+def eprop_eligibility(
+    params: AlifParams, kappa: jax.Array, *, track_e_sum: bool = True
+) -> LearningRule:
     """The e-prop eligibility rule of the module docstring, for an (A)LIF population.
+
+    LIF rows (beta = 0) skip eps^a entirely, and a membrane decay shared by all neurons keeps
+    eps^v per presynaptic unit (see :class:`EpropState`); both are exact rewrites of Eqs. 14-26.
 
     Args:
         params: the postsynaptic neurons' ``AlifParams`` (in the simulation dtype).
-        kappa: readout decay, the filter of ``elig_trace``.
+        kappa: readout decay, the filter of ``elig_trace`` (0 gives ``elig_trace = e``).
+        track_e_sum: accumulate ``sum_{t,b} e`` for the rate regularisation.
 
     Returns:
         A :class:`LearningRule`. ``update`` returns ``sum_b L_{t,b,j} ebar_{t,b,ji}``, shape
         ``(n, P)``.
     """
-    alpha = params.alpha[:, None]
-    rho, beta = params.rho[:, None], params.beta[:, None]
+    n = params.alpha.shape[0]
+    rows = alif_rows(params.beta)
+    n_alif = len(rows)
+    index = _row_index(rows)
+    shared_alpha = is_concrete(params.alpha) and bool(
+        np.all(np.asarray(params.alpha) == np.asarray(params.alpha)[0])
+    )
+    alpha = params.alpha[0] if shared_alpha else params.alpha[:, None]
+    rho_a, beta_a = params.rho[index][:, None], params.beta[index][:, None]
 
     def init_fn(n_batch: int, n_pre: int, dtype) -> EpropState:
-        n = params.alpha.shape[0]
-        zeros = jnp.zeros((n_batch, n, n_pre), dtype)
-        return EpropState(zeros, zeros, zeros, jnp.zeros((n_batch, n), dtype),
-                          jnp.zeros((n, n_pre), dtype))  # fmt: skip
+        v_shape = (n_batch, n_pre) if shared_alpha else (n_batch, n, n_pre)
+        return EpropState(
+            elig_v=jnp.zeros(v_shape, dtype),
+            elig_a=jnp.zeros((n_batch, n_alif, n_pre), dtype),
+            elig_trace=jnp.zeros((n_batch, n, n_pre), dtype),
+            psi_prev=jnp.zeros((n_batch, n_alif), dtype),
+            e_sum=jnp.zeros((n, n_pre), dtype),
+        )
 
     def update_fn(state: EpropState, step: EpropStep, learning_signal: jax.Array):
-        psi_prev = state.psi_prev[..., None]
-        elig_a = (rho - beta * psi_prev) * state.elig_a + psi_prev * state.elig_v  # Eq. 25
-        elig_v = alpha * state.elig_v + step.pre[:, None, :]  # Eq. 14
-        e = step.psi[..., None] * (elig_v - beta * elig_a)  # Eq. 26
+        psi = step.psi
+        if shared_alpha:
+            elig_v = alpha * state.elig_v + step.pre  # Eq. 14, one trace per presynaptic unit
+            elig_v_rows, elig_v_prev_alif = elig_v[:, None, :], state.elig_v[:, None, :]
+        else:
+            elig_v = alpha * state.elig_v + step.pre[:, None, :]  # Eq. 14
+            elig_v_rows, elig_v_prev_alif = elig_v, state.elig_v[:, index]
+        e = psi[..., None] * elig_v_rows  # Eq. 13 (LIF rows are final here)
+        elig_a, psi_alif = state.elig_a, psi[:, index]
+        if n_alif:
+            psi_prev = state.psi_prev[..., None]
+            elig_a = (
+                rho_a - beta_a * psi_prev
+            ) * state.elig_a + psi_prev * elig_v_prev_alif  # Eq. 25
+            e = e.at[:, index].add(-psi_alif[..., None] * beta_a * elig_a)  # Eq. 26
         elig_trace = kappa * state.elig_trace + (1 - kappa) * e
         grad = jnp.einsum("bj,bji->ji", learning_signal, elig_trace)
-        new_state = EpropState(elig_v, elig_a, elig_trace, step.psi, state.e_sum + e.sum(0))
-        return grad, new_state
+        e_sum = state.e_sum + e.sum(0) if track_e_sum else state.e_sum
+        return grad, EpropState(elig_v, elig_a, elig_trace, psi_alif, e_sum)
 
     return LearningRule(init_fn, update_fn)
 
@@ -172,7 +221,7 @@ def eprop_gradients(
     net_c = cast(net, dtype)
     kappa = net_c.readout.kappa
     if rule is None:
-        rule = eprop_eligibility(net_c.neuron, kappa)
+        rule = eprop_eligibility(net_c.neuron, kappa, track_e_sum=regularization.c_reg > 0)
     norm = mask_count(mask).astype(dtype)
 
     def loss_at(y, target, m):

@@ -185,18 +185,22 @@ def init_weights(
     input_gain: float = 1.0,
     recurrent_gain: float = 1.0,
     output_gain: float = 1.0,
+    feedback_std: float | None = None,
 ) -> Weights:
     """Draw initial weights: Gaussian with std ``gain / sqrt(fan_in)``, no autapses, zero bias.
 
-    ``w_in ~ N(0, 1/n_in)``, ``w_rec ~ N(0, 1/n_rec)`` with zero diagonal, ``w_out`` and the
-    feedback ``b_fb ~ N(0, 1/n_rec)`` (independent draws; same scale, so random feedback keeps the
-    balance between the task's learning signal and the regularisation of symmetric feedback).
+    ``w_in ~ N(0, 1/n_in)``, ``w_rec ~ N(0, 1/n_rec)`` with zero diagonal, ``w_out ~ N(0,
+    1/n_rec)``, and an independent feedback ``b_fb ~ N(0, feedback_std^2)``. The default
+    ``feedback_std = 1/sqrt(n_rec)`` gives B the scale of W_out (so random feedback keeps
+    symmetric feedback's balance between task and regularisation signals); the original code's
+    evidence-accumulation tutorial used ``feedback_std = 1``.
 
     Args:
         net: the :class:`Network`.
         key: a ``jax.random`` key.
         dtype: ``jnp.float32`` (default) or ``jnp.float64`` (needs ``jax_enable_x64``).
         input_gain, recurrent_gain, output_gain: scale factors of the three matrices.
+        feedback_std: standard deviation of the random feedback matrix ``b_fb``.
     """
     k_in, k_rec, k_out, k_fb = jax.random.split(key, 4)
     n_in, n_rec, n_out = net.n_in, net.n_rec, net.n_out
@@ -207,7 +211,8 @@ def init_weights(
         w_rec=w_rec * (1 - jnp.eye(n_rec, dtype=dtype)),
         w_out=normal(k_out, (n_out, n_rec), dtype) * float(output_gain / np.sqrt(n_rec)),
         b_out=jnp.zeros((n_out,), dtype),
-        b_fb=normal(k_fb, (n_rec, n_out), dtype) * float(1 / np.sqrt(n_rec)),
+        b_fb=normal(k_fb, (n_rec, n_out), dtype)
+        * float(1 / np.sqrt(n_rec) if feedback_std is None else feedback_std),
     )
 
 

@@ -1,0 +1,223 @@
+"""Command line: ``eprop-jax train | plot | compare``.
+
+Examples::
+
+    eprop-jax train evidence_accumulation --rule eprop --feedback random --out runs/ea
+    eprop-jax plot runs/ea
+    eprop-jax compare evidence_accumulation --batches 4 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import tasks as task_lib
+from .rules import FEEDBACKS, RULES
+from .surrogates import SURROGATES
+from .train import TASK_PRESETS, TrainConfig
+
+NETWORK_OPTIONS = {
+    "n_rec": (int, "number of recurrent neurons"),
+    "n_alif": (int, "how many of them (the last ones) are adaptive (ALIF)"),
+    "tau_m": (float, "membrane time constant (ms)"),
+    "tau_a": (float, "adaptation time constant (ms)"),
+    "thr": (float, "baseline firing threshold"),
+    "beta": (float, "adaptation strength of the ALIF neurons (default: 1.7(1-rho)/(1-alpha))"),
+    "refractory": (float, "refractory period (ms)"),
+    "tau_out": (float, "readout time constant (ms)"),
+    "gamma": (float, "pseudo-derivative dampening (height gamma/thr)"),
+}
+
+
+def _task_option(text: str) -> tuple[str, object]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    key, value = text.split("=", 1)
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def _add_train_parser(sub) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a network on a task and write metrics, checkpoint and figures",
+        description="Train a recurrent spiking network on TASK. Writes config.json, "
+        "metrics.jsonl, checkpoint.npz, snapshots, weights and PNG figures to --out.",
+    )
+    p.add_argument("task", choices=sorted(task_lib.TASKS), help="the task to learn")
+    p.add_argument(
+        "--rule", choices=sorted(RULES), default="eprop", help="learning rule (default: eprop)"
+    )
+    p.add_argument("--feedback", choices=FEEDBACKS, default="random",
+                   help="e-prop learning-signal feedback (default: random)")  # fmt: skip
+    p.add_argument("--iterations", type=int, help="training iterations (default: task preset)")
+    p.add_argument("--batch-size", type=int, help="trials per batch (default: task preset)")
+    p.add_argument("--learning-rate", type=float, help="Adam step size (default: 5e-3)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument(
+        "--out", type=Path, help="output directory (default: runs/TASK-RULE-FEEDBACK-sSEED)"
+    )
+    p.add_argument("--c-reg", type=float, help="firing-rate regularisation strength (default: 2)")
+    p.add_argument(
+        "--f-target", type=float, default=10.0, help="target firing rate in Hz (default: 10)"
+    )
+    p.add_argument("--weight-bounds", type=float, nargs=2, metavar=("W_MIN", "W_MAX"),
+                   help="clip w_in, w_rec and w_out to [W_MIN, W_MAX] after every step")  # fmt: skip
+    p.add_argument("--feedback-std", type=float,
+                   help="std of the random feedback matrix (default: 1 for evidence accumulation, "
+                   "else 1/sqrt(n_rec))")  # fmt: skip
+    p.add_argument("--eval-interval", type=int, default=25,
+                   help="evaluate on fresh batches every N iterations, 0 = never (default: 25)")  # fmt: skip
+    p.add_argument(
+        "--eval-batches", type=int, default=4, help="batches per evaluation (default: 4)"
+    )
+    p.add_argument("--target-error", type=float,
+                   help="stop once the evaluation recall error is below this (default: 0.07 for "
+                   "evidence accumulation)")  # fmt: skip
+    p.add_argument("--checkpoint-interval", type=int, default=50,
+                   help="write checkpoint.npz every N iterations (default: 50)")  # fmt: skip
+    p.add_argument(
+        "--resume", action="store_true", help="continue from --out/checkpoint.npz, bit for bit"
+    )
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    for name, (kind, text) in NETWORK_OPTIONS.items():
+        p.add_argument(f"--{name.replace('_', '-')}", type=kind, dest=f"net_{name}", help=text)
+    p.add_argument("--surrogate", choices=sorted(SURROGATES), dest="net_surrogate_shape",
+                   help="pseudo-derivative shape (default: piecewise_linear)")  # fmt: skip
+    p.add_argument("--task-option", type=_task_option, action="append", default=[],
+                   metavar="KEY=VALUE",
+                   help="task generator argument, e.g. --task-option word=hello or n_cues=5")  # fmt: skip
+    p.add_argument("--no-plots", action="store_true", help="do not draw the PNG figures")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def _train(args) -> int:
+    from .train import train
+
+    network = {k[4:]: v for k, v in vars(args).items() if k.startswith("net_") and v is not None}
+    config = TrainConfig(
+        task=args.task, rule=args.rule, feedback=args.feedback, iterations=args.iterations,
+        batch_size=args.batch_size, learning_rate=args.learning_rate, seed=args.seed,
+        c_reg=args.c_reg, f_target=args.f_target, feedback_std=args.feedback_std,
+        weight_bounds=tuple(args.weight_bounds) if args.weight_bounds else None,
+        eval_interval=args.eval_interval, eval_batches=args.eval_batches,
+        target_error=args.target_error, checkpoint_interval=args.checkpoint_interval,
+        network=network, task_options=dict(args.task_option), dtype=args.dtype,
+    )  # fmt: skip
+    feedback = "symmetric" if args.rule == "bptt" else args.feedback
+    out = args.out or Path("runs") / f"{args.task}-{args.rule}-{feedback}-s{args.seed}"
+    result = train(config, out, resume=args.resume, progress=not args.no_progress)
+    final = result.metrics[-1] if result.metrics else {}
+    print(f"done: {result.iterations_done} iterations, {result.seconds_per_iteration:.3f} s/iteration"
+          + (" (stopped early: target error reached)" if result.stopped_early else ""))  # fmt: skip
+    shown = {
+        k: final[k] for k in ("loss", "accuracy", "eval_recall_error", "rate_hz") if k in final
+    }
+    print("final:", json.dumps(shown))
+    if not args.no_plots:
+        from .plotting import plot_run
+
+        paths = plot_run(out)
+        print(f"figures: {', '.join(str(p) for p in paths)}")
+    print(f"outputs in {out}")
+    return 0
+
+
+def _plot(args) -> int:
+    from .plotting import plot_run
+
+    for path in plot_run(args.dir):
+        print(path)
+    return 0
+
+
+def _compare(args) -> int:
+    import jax
+
+    from .compare import alignment, format_alignment
+    from .losses import rate_regularization
+    from .network import init_weights
+    from .rules import make_rule
+    from .train import build
+
+    exp = build(TrainConfig(task=args.task, batch_size=args.batch_size, seed=args.seed,
+                            network={"n_rec": args.n_rec} if args.n_rec else {}))  # fmt: skip
+    reg = rate_regularization(exp.config.c_reg, exp.config.f_target)
+    key = jax.random.key(args.seed)
+    weights = init_weights(exp.net, jax.random.fold_in(key, 2), dtype=exp.dtype,
+                           feedback_std=exp.config.feedback_std)  # fmt: skip
+    reference = jax.jit(make_rule("bptt", exp.net, loss=exp.loss, regularization=reg))
+    rules = {}
+    for feedback in FEEDBACKS:
+        rules[f"eprop/{feedback}"] = make_rule("eprop", exp.net, loss=exp.loss, feedback=feedback,
+                                               regularization=reg)  # fmt: skip
+    rules["eprop-autodiff/symmetric"] = make_rule("eprop-autodiff", exp.net, loss=exp.loss,
+                                                  regularization=reg)  # fmt: skip
+    rules = {name: jax.jit(rule) for name, rule in rules.items()}
+    sums: dict = {}
+    for b in range(args.batches):
+        batch = exp.sample(jax.random.fold_in(key, 100 + b))
+        ref, _ = reference(weights, batch)
+        for name, rule in rules.items():
+            table = alignment(rule(weights, batch)[0], ref)
+            for matrix, values in table.items():
+                for k, v in values.items():
+                    sums.setdefault(name, {}).setdefault(matrix, {}).setdefault(k, []).append(v)
+    mean = {r: {m: {k: sum(v) / len(v) for k, v in d.items()} for m, d in per.items()}
+            for r, per in sums.items()}  # fmt: skip
+    if args.json:
+        print(json.dumps({"task": args.task, "batches": args.batches, "alignment": mean}, indent=2))
+    else:
+        print(f"gradient alignment with BPTT, {args.task}, mean over {args.batches} batch(es) "
+              f"of {exp.config.batch_size}")  # fmt: skip
+        print(format_alignment(mean))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="eprop-jax",
+        description="Train recurrent spiking networks with e-prop (Bellec et al. 2020) in JAX.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_train_parser(sub)
+    p = sub.add_parser("plot", help="redraw the figures of a training output directory",
+                       description="Redraw all PNG figures of a run directory from its files.")  # fmt: skip
+    p.add_argument("dir", type=Path, help="a directory written by `eprop-jax train`")
+    p = sub.add_parser(
+        "compare",
+        help="gradient alignment of every rule with BPTT on a task",
+        description="Cosine similarity and norm ratio of each rule's gradient to BPTT's, per "
+        "weight matrix, averaged over several batches at the initial weights.",
+    )
+    p.add_argument("task", choices=sorted(task_lib.TASKS))
+    p.add_argument("--batches", type=int, default=4, help="batches to average over (default: 4)")
+    p.add_argument("--batch-size", type=int, default=8, help="trials per batch (default: 8)")
+    p.add_argument("--n-rec", type=int, help="recurrent neurons (default: task preset)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``eprop-jax`` command."""
+    args = build_parser().parse_args(argv)
+    handlers = {"train": _train, "plot": _plot, "compare": _compare}
+    try:
+        return handlers[args.command](args)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"eprop-jax {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
+
+__all__ = ["TASK_PRESETS", "build_parser", "main"]

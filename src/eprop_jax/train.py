@@ -1,0 +1,578 @@
+"""The training loop: task -> rule -> gradients -> optax -> weights, with metrics and checkpoints.
+
+One jit-compiled ``train_step`` samples the task's batch (fresh tasks) or takes the frozen batch,
+asks the learning rule for gradients, applies optax Adam (beta1 0.9, beta2 0.999, eps 1e-8) and
+optionally clips the weights to ``[w_min, w_max]``. Keys are derived from the iteration number
+(``fold_in(key, iteration)``), so a resumed run draws exactly the batches an uninterrupted run
+would: ``resume`` continues bit for bit.
+
+Files written to the output directory (all optional; ``out_dir=None`` keeps everything in memory):
+
+==========================  ==============================================================
+``config.json``             the resolved configuration (everything needed to rerun)
+``metrics.jsonl``           one JSON object per iteration (``iteration``, ``loss``, ...)
+``checkpoint.npz``          weights, optimiser state and iteration, written atomically
+``snapshot_first.npz``      one recorded trial (spikes, v, thresholds, psi, learning signals,
+``snapshot_last.npz``       readout, target, error) at the first and the last iteration
+``weights_initial.npz``     the weights before and after training
+``weights_final.npz``
+``summary.json``            final metrics and timing
+==========================  ==============================================================
+
+A loss or weight that becomes NaN/inf stops the run with :class:`TrainingDiverged`; the checkpoint
+on disk is then the last good state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from . import tasks as task_lib
+from ._checks import check_choice
+from .losses import accuracy, get_loss, masked_mean_readout, rate_regularization
+from .losses import task_loss as compute_task_loss
+from .network import Network, Weights, init_weights, network, simulate
+from .rules import FEEDBACKS, RULES, make_rule
+from .types import Batch
+
+#: Per-task defaults: network, loss, task options and optimisation. Anything can be overridden.
+TASK_PRESETS: dict[str, dict[str, Any]] = {
+    "evidence_accumulation": {
+        "network": {
+            "n_rec": 100,
+            "n_alif": 50,
+            "tau_m": 20.0,
+            "tau_a": 2000.0,
+            "thr": 0.6,
+            "refractory": 5.0,
+            "tau_out": 20.0,
+        },
+        "batch_size": 64,
+        "learning_rate": 5e-3,
+        "c_reg": 2.0,  # the original code's reg_f = 1 on c (f - f*)^2, i.e. c_reg = 2 here
+        "iterations": 500,
+        "target_error": 0.07,
+        "feedback_std": 1.0,  # the original code's random B ~ N(0, 1) for this task
+    },
+    "sine_waves": {
+        "network": {
+            "n_rec": 100,
+            "n_alif": 0,
+            "tau_m": 30.0,
+            "thr": 0.6,
+            "refractory": 5.0,
+            "tau_out": 30.0,
+        },
+        "batch_size": 1,
+        "learning_rate": 5e-3,
+        "c_reg": 2.0,
+        "iterations": 300,
+        "target_error": None,
+        "feedback_std": None,
+    },
+    "infinite_loop": {
+        "network": {
+            "n_rec": 200,
+            "n_alif": 0,
+            "tau_m": 30.0,
+            "thr": 0.6,
+            "refractory": 5.0,
+            "tau_out": 30.0,
+        },
+        "batch_size": 1,
+        "learning_rate": 5e-3,
+        "c_reg": 2.0,
+        "iterations": 300,
+        "target_error": None,
+        "feedback_std": None,
+    },
+    "handwriting": {
+        "network": {
+            "n_rec": 200,
+            "n_alif": 0,
+            "tau_m": 30.0,
+            "thr": 0.6,
+            "refractory": 5.0,
+            "tau_out": 30.0,
+        },
+        "batch_size": 1,
+        "learning_rate": 5e-3,
+        "c_reg": 2.0,
+        "iterations": 300,
+        "target_error": None,
+        "feedback_std": None,
+    },
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """What to train and how. ``None`` fields take the task's preset (:data:`TASK_PRESETS`).
+
+    Attributes:
+        task: a task name (``eprop_jax.tasks.TASKS``).
+        rule: ``"eprop"``, ``"eprop-autodiff"`` or ``"bptt"``.
+        feedback: ``"symmetric"``, ``"random"`` or ``"adaptive"`` (e-prop rules).
+        iterations: number of training iterations (batches).
+        batch_size: trials per batch.
+        learning_rate: Adam step size.
+        seed: seeds the weights, the task and every batch.
+        c_reg: firing-rate regularisation strength; f_target: its target rate (Hz).
+        weight_bounds: ``(w_min, w_max)`` to clip ``w_in``, ``w_rec``, ``w_out`` after each step.
+        feedback_std: std of the random feedback matrix (``None``: the preset, or
+            ``1/sqrt(n_rec)``, the scale of ``w_out``).
+        adaptive_decay: weight decay on ``w_out`` and ``b_fb`` with adaptive feedback
+            (Kolen-Pollack; ignored otherwise).
+        eval_interval: evaluate on fresh batches every this many iterations (0: never).
+        eval_batches: batches per evaluation.
+        target_error: stop early once the evaluation recall error is below this (classification).
+        checkpoint_interval: write ``checkpoint.npz`` every this many iterations.
+        network: overrides of :func:`eprop_jax.network` arguments (``n_rec``, ``n_alif``, ...).
+        task_options: overrides of the task generator's keyword arguments.
+        dtype: ``"float32"`` or ``"float64"``.
+    """
+
+    task: str = "evidence_accumulation"
+    rule: str = "eprop"
+    feedback: str = "random"
+    iterations: int | None = None
+    batch_size: int | None = None
+    learning_rate: float | None = None
+    seed: int = 0
+    c_reg: float | None = None
+    f_target: float = 10.0
+    weight_bounds: tuple[float, float] | None = None
+    feedback_std: float | None = None
+    adaptive_decay: float = 1e-2
+    eval_interval: int = 25
+    eval_batches: int = 4
+    target_error: float | None = None
+    checkpoint_interval: int = 50
+    network: dict = dataclasses.field(default_factory=dict)
+    task_options: dict = dataclasses.field(default_factory=dict)
+    dtype: str = "float32"
+
+
+def _network_options(preset: dict, overrides: dict) -> dict:
+    """Merge network overrides into the preset; a new ``n_rec`` keeps the preset's ALIF fraction."""
+    options = {**preset, **overrides}
+    if "n_rec" in overrides and "n_alif" not in overrides:
+        options["n_alif"] = round(preset["n_alif"] * overrides["n_rec"] / preset["n_rec"])
+    return options
+
+
+def resolve(config: TrainConfig) -> TrainConfig:
+    """Fill ``None`` fields from the task preset and validate everything (``ValueError``)."""
+    api = "TrainConfig"
+    check_choice(api, "task", config.task, tuple(task_lib.TASKS))
+    check_choice(api, "rule", config.rule, tuple(RULES))
+    check_choice(api, "feedback", config.feedback, FEEDBACKS)
+    check_choice(api, "dtype", config.dtype, ("float32", "float64"))
+    preset = TASK_PRESETS[config.task]
+    feedback = "symmetric" if config.rule == "bptt" else config.feedback
+
+    def pick(name):
+        value = getattr(config, name)
+        return preset[name] if value is None else value
+
+    resolved = dataclasses.replace(
+        config,
+        feedback=feedback,
+        iterations=pick("iterations"),
+        batch_size=pick("batch_size"),
+        learning_rate=pick("learning_rate"),
+        c_reg=pick("c_reg"),
+        feedback_std=pick("feedback_std"),
+        target_error=config.target_error if config.target_error is not None
+        else preset["target_error"],
+        network=_network_options(preset["network"], config.network),
+        task_options=dict(config.task_options),
+        weight_bounds=None if config.weight_bounds is None else tuple(config.weight_bounds),
+    )  # fmt: skip
+    for name in ("iterations", "batch_size", "eval_batches", "checkpoint_interval"):
+        value = getattr(resolved, name)
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"`{api}`: {name} must be an integer >= 1; got {value!r}.")
+    if not isinstance(resolved.eval_interval, int) or resolved.eval_interval < 0:
+        raise ValueError(
+            f"`{api}`: eval_interval must be an integer >= 0; got {resolved.eval_interval!r}."
+        )
+    if not resolved.learning_rate > 0:
+        raise ValueError(f"`{api}`: learning_rate must be > 0; got {resolved.learning_rate!r}.")
+    if resolved.weight_bounds is not None:
+        lo, hi = resolved.weight_bounds
+        if not lo < hi:
+            raise ValueError(f"`{api}`: weight_bounds must be (w_min, w_max) with w_min < w_max; "
+                             f"got {resolved.weight_bounds!r}.")  # fmt: skip
+    if resolved.target_error is not None and not 0 < resolved.target_error < 1:
+        raise ValueError(f"`{api}`: target_error must be in (0, 1); got {resolved.target_error!r}.")
+    rate_regularization(resolved.c_reg, resolved.f_target)  # validates
+    return resolved
+
+
+class Experiment(NamedTuple):
+    """Everything built from a resolved :class:`TrainConfig`."""
+
+    config: TrainConfig
+    net: Network
+    sample: Callable[[jax.Array], Batch]  # key -> batch (ignores the key for frozen tasks)
+    loss: str
+    classification: bool
+    rule: Callable
+    optimizer: optax.GradientTransformation
+    dtype: Any
+
+
+def build(config: TrainConfig) -> Experiment:
+    """Build the network, task sampler, rule and optimiser of a configuration."""
+    config = resolve(config)
+    dtype = jnp.float64 if config.dtype == "float64" else jnp.float32
+    generator = task_lib.get_task(config.task)
+    classification = config.task in task_lib.CLASSIFICATION_TASKS
+    frozen = config.task in task_lib.FROZEN_TASKS
+    seed_key = jax.random.key(config.seed)
+    options = dict(config.task_options)
+
+    def sample(key: jax.Array) -> Batch:
+        return generator(key, config.batch_size, dtype=dtype, **options)[0]
+
+    probe = sample(jax.random.fold_in(seed_key, 1))
+    if frozen:
+        frozen_batch = probe
+
+        def sample(key: jax.Array) -> Batch:
+            return frozen_batch
+
+    net_options = dict(config.network)
+    n_rec = net_options.pop("n_rec")
+    net = network(probe.inputs.shape[-1], n_rec, probe.targets.shape[-1], **net_options)
+    loss = "cross_entropy" if classification else "mse"
+    reg = rate_regularization(config.c_reg, config.f_target)
+    rule = make_rule(config.rule, net, loss=loss, feedback=config.feedback, regularization=reg)
+    adam = optax.adam(config.learning_rate, b1=0.9, b2=0.999, eps=1e-8)
+    if config.feedback == "adaptive" and config.adaptive_decay > 0:
+        decayed = Weights(False, False, True, False, True)
+        adam = optax.adamw(config.learning_rate, b1=0.9, b2=0.999, eps=1e-8,
+                           weight_decay=config.adaptive_decay, mask=decayed)  # fmt: skip
+    return Experiment(config, net, sample, loss, classification, rule, adam, dtype)
+
+
+def _clip(weights: Weights, bounds) -> Weights:
+    if bounds is None:
+        return weights
+    lo, hi = bounds
+    return weights._replace(
+        w_in=jnp.clip(weights.w_in, lo, hi),
+        w_rec=jnp.clip(weights.w_rec, lo, hi),
+        w_out=jnp.clip(weights.w_out, lo, hi),
+    )
+
+
+def make_train_step(exp: Experiment):
+    """Return the jit-compiled ``step(weights, opt_state, key) -> (weights, opt_state, metrics)``."""
+    dt = exp.net.dt
+
+    def step(weights, opt_state, key):
+        batch_key, rule_key = jax.random.split(key)
+        batch = exp.sample(batch_key)
+        grads, aux = exp.rule(weights, batch, rule_key)
+        updates, opt_state = exp.optimizer.update(grads, opt_state, weights)
+        new_weights = _clip(optax.apply_updates(weights, updates), exp.config.weight_bounds)
+        metrics = {
+            "loss": aux.loss,
+            "task_loss": aux.task_loss,
+            "reg_loss": aux.reg_loss,
+            "rate_hz": jnp.mean(aux.rate) * (1000.0 / dt),
+            "finite": jnp.all(jnp.array([jnp.all(jnp.isfinite(w)) for w in new_weights])),
+        }
+        if exp.classification:
+            metrics["accuracy"] = accuracy(aux.y_mean, batch.targets, batch.mask)
+        return new_weights, opt_state, metrics
+
+    return jax.jit(step)
+
+
+def make_evaluate(exp: Experiment):
+    """Return the jit-compiled ``evaluate(weights, key) -> metrics`` on fresh batches."""
+    step_loss = get_loss(exp.loss)
+    n_eval = exp.config.eval_batches
+
+    def one(weights, key):
+        batch = exp.sample(key)
+        traj = simulate(exp.net, weights, batch.inputs)
+        out = {"eval_loss": compute_task_loss(step_loss, traj.y, batch.targets, batch.mask)}
+        if exp.classification:
+            y_mean = masked_mean_readout(traj.y, batch.mask)
+            out["eval_accuracy"] = accuracy(y_mean, batch.targets, batch.mask)
+        return out
+
+    def evaluate(weights, key):
+        per_batch = jax.lax.map(lambda k: one(weights, k), jax.random.split(key, n_eval))
+        return jax.tree.map(jnp.mean, per_batch)
+
+    return jax.jit(evaluate)
+
+
+def make_recorder(exp: Experiment):
+    """Return ``record(weights, key) -> dict`` of one trial's trajectory (for the figures)."""
+    feedback = exp.config.feedback
+    recorder = make_rule("eprop", exp.net, loss=exp.loss, feedback=feedback, record=True)
+
+    def record(weights, key):
+        batch = exp.sample(key)
+        _, aux = recorder(weights, batch)
+        traj = aux.trajectory
+        y = traj.y[:, 0]
+        prediction = jax.nn.softmax(y, axis=-1) if exp.classification else y
+        return {
+            "inputs": batch.inputs[:, 0], "z": traj.z[:, 0], "v": traj.v[:, 0],
+            "threshold": traj.threshold[:, 0], "psi": traj.psi[:, 0],
+            "learning_signal": aux.learning_signal[:, 0], "y": y,
+            "target": batch.targets[:, 0], "mask": batch.mask[:, 0],
+            "error": (prediction - batch.targets[:, 0]) * batch.mask[:, 0, None],
+        }  # fmt: skip
+
+    return jax.jit(record)
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or the weights became NaN or inf."""
+
+
+class TrainResult(NamedTuple):
+    weights: Weights
+    opt_state: Any
+    metrics: list[dict]
+    iterations_done: int
+    stopped_early: bool
+    seconds_per_iteration: float
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Write through a temporary file in the same directory, fsync, then rename over ``path``."""
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _save_npz(path: Path, arrays: dict) -> None:
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()})
+
+    _atomic_write(path, write)
+
+
+def save_checkpoint(path: Path, weights, opt_state, iteration: int, config: TrainConfig) -> None:
+    """Atomically write weights, optimiser state and the number of completed iterations."""
+    leaves = jax.tree.leaves((weights, opt_state))
+    arrays = {f"leaf_{i:04d}": leaf for i, leaf in enumerate(leaves)}
+    arrays["iteration"] = np.asarray(iteration)
+    arrays["config"] = np.asarray(json.dumps(dataclasses.asdict(config)))
+    _save_npz(path, arrays)
+
+
+def load_checkpoint(path: Path, weights_template, opt_state_template):
+    """Read a checkpoint written by :func:`save_checkpoint` into the templates' structure."""
+    with np.load(path) as data:
+        treedef = jax.tree.structure((weights_template, opt_state_template))
+        n = treedef.num_leaves
+        leaves = [jnp.asarray(data[f"leaf_{i:04d}"]) for i in range(n)]
+        weights, opt_state = jax.tree.unflatten(treedef, leaves)
+        return weights, opt_state, int(data["iteration"]), json.loads(str(data["config"]))
+
+
+def _read_metrics(path: Path, before_iteration: int) -> list[dict]:
+    if not path.exists():
+        return []
+    lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [m for m in lines if m["iteration"] < before_iteration]
+
+
+def _config_json(exp: Experiment) -> dict:
+    """The resolved configuration plus derived facts the figures need (sizes, kind, dt)."""
+    net = exp.net
+    derived = {
+        "task_kind": "classification" if exp.classification else "regression",
+        "loss": exp.loss,
+        "dt": net.dt,
+        "n_in": net.n_in,
+        "n_rec": net.n_rec,
+        "n_alif": int(np.count_nonzero(np.asarray(net.neuron.beta))),
+        "n_out": net.n_out,
+    }
+    return {**dataclasses.asdict(exp.config), **derived}
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """Read a ``config.json`` written by :func:`train` back into a :class:`TrainConfig`."""
+    data = json.loads(Path(path).read_text())
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    config = TrainConfig(**{k: v for k, v in data.items() if k in fields})
+    if config.weight_bounds is not None:
+        config = dataclasses.replace(config, weight_bounds=tuple(config.weight_bounds))
+    return config
+
+
+def _comparable(config: dict) -> dict:
+    ignored = {"iterations", "eval_interval", "checkpoint_interval"}
+    return {k: v for k, v in config.items() if k not in ignored}
+
+
+def train(
+    config: TrainConfig,
+    out_dir: str | Path | None = None,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+) -> TrainResult:
+    """Train a network as configured; optionally write the files of the module docstring.
+
+    Args:
+        config: the :class:`TrainConfig` (``None`` fields from the task preset).
+        out_dir: output directory, created if needed; ``None`` writes nothing.
+        resume: continue from ``out_dir/checkpoint.npz`` (same configuration apart from
+            ``iterations``), bit for bit.
+        progress: show a progress bar with loss and accuracy.
+
+    Raises:
+        TrainingDiverged: when the loss or the weights become NaN or inf.
+        FileNotFoundError / ValueError: on ``resume`` without a compatible checkpoint.
+    """
+    exp = build(config)
+    cfg = exp.config
+    out = None if out_dir is None else Path(out_dir)
+    seed_key = jax.random.key(cfg.seed)
+    init_key, loop_key, eval_key, record_key = (
+        jax.random.fold_in(seed_key, i) for i in (2, 3, 4, 5)
+    )
+    weights = init_weights(exp.net, init_key, dtype=exp.dtype, feedback_std=cfg.feedback_std)
+    opt_state = exp.optimizer.init(weights)
+    start, metrics = 0, []
+    checkpoint = None if out is None else out / "checkpoint.npz"
+    metrics_path = None if out is None else out / "metrics.jsonl"
+    config_dict = _config_json(exp)
+    if resume:
+        if checkpoint is None or not checkpoint.exists():
+            raise FileNotFoundError(
+                f"`train`: resume=True but there is no checkpoint.npz in {out}."
+            )
+        weights, opt_state, start, saved = load_checkpoint(checkpoint, weights, opt_state)
+        current = json.loads(json.dumps(dataclasses.asdict(cfg)))
+        if _comparable(saved) != _comparable(current):
+            raise ValueError(
+                "`train`: the checkpoint was written with a different configuration; resume needs "
+                "the same settings (only iterations may change). Saved: "
+                f"{json.dumps(_comparable(saved), sort_keys=True)}"
+            )
+        metrics = _read_metrics(metrics_path, start)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        _atomic_write(out / "config.json",
+                      lambda p: p.write_text(json.dumps(config_dict, indent=2)))  # fmt: skip
+        _atomic_write(metrics_path,
+                      lambda p: p.write_text("".join(json.dumps(m) + "\n" for m in metrics)))  # fmt: skip
+
+    step = make_train_step(exp)
+    evaluate = make_evaluate(exp) if cfg.eval_interval > 0 else None
+    recorder = make_recorder(exp) if out is not None else None
+    if out is not None and start == 0:
+        _save_npz(out / "weights_initial.npz", weights._asdict())
+        _save_npz(out / "snapshot_first.npz",
+                  {**recorder(weights, record_key), "iteration": 0, "dt": exp.net.dt})  # fmt: skip
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=cfg.iterations, initial=start, desc=f"{cfg.task} [{cfg.rule}]",
+                   unit="it", dynamic_ncols=True)  # fmt: skip
+    stopped_early = False
+    t_start = time.perf_counter()
+    iteration = start
+    metrics_file = open(metrics_path, "a") if metrics_path is not None else None
+    try:
+        for iteration in range(start, cfg.iterations):
+            new_weights, new_opt_state, m = step(
+                weights, opt_state, jax.random.fold_in(loop_key, iteration)
+            )
+            m = {k: v.item() for k, v in jax.device_get(m).items()}
+            if not (m.pop("finite") and np.isfinite(m["loss"])):
+                if checkpoint is not None:
+                    save_checkpoint(checkpoint, weights, opt_state, iteration, cfg)
+                where = (
+                    f"; the last good state (iteration {iteration}) is in {checkpoint}"
+                    if checkpoint
+                    else ""
+                )
+                raise TrainingDiverged(
+                    f"`train`: the loss or the weights became NaN/inf at iteration {iteration}{where}."
+                    " Try a smaller learning_rate or weight_bounds."
+                )
+            weights, opt_state = new_weights, new_opt_state
+            record = {"iteration": iteration, **m, "time_s": time.perf_counter() - t_start}
+            if exp.classification:
+                record["recall_error"] = 1.0 - record["accuracy"]
+            done = iteration + 1
+            if evaluate is not None and (done % cfg.eval_interval == 0 or done == cfg.iterations):
+                ev = {k: v.item() for k, v in jax.device_get(evaluate(weights, jax.random.fold_in(eval_key, iteration))).items()}  # fmt: skip
+                if exp.classification:
+                    ev["eval_recall_error"] = 1.0 - ev["eval_accuracy"]
+                record.update(ev)
+            metrics.append(record)
+            if metrics_file is not None:
+                metrics_file.write(json.dumps(record) + "\n")
+                metrics_file.flush()
+            if checkpoint is not None and (
+                done % cfg.checkpoint_interval == 0 or done == cfg.iterations
+            ):
+                save_checkpoint(checkpoint, weights, opt_state, done, cfg)
+            if bar is not None:
+                shown = {"loss": f"{record['loss']:.4f}", "rate": f"{record['rate_hz']:.1f}Hz"}
+                if exp.classification:
+                    shown["acc"] = f"{record['accuracy']:.2f}"
+                    if "eval_recall_error" in record:
+                        shown["eval_err"] = f"{record['eval_recall_error']:.3f}"
+                bar.set_postfix(shown, refresh=False)
+                bar.update(1)
+            if (exp.classification and cfg.target_error is not None
+                    and record.get("eval_recall_error", 1.0) < cfg.target_error):  # fmt: skip
+                stopped_early = True
+                if checkpoint is not None:
+                    save_checkpoint(checkpoint, weights, opt_state, done, cfg)
+                break
+    finally:
+        if metrics_file is not None:
+            metrics_file.close()
+        if bar is not None:
+            bar.close()
+    done = len(metrics)
+    elapsed = time.perf_counter() - t_start
+    per_iteration = elapsed / max(done - start, 1)
+    if out is not None:
+        _save_npz(out / "weights_final.npz", weights._asdict())
+        _save_npz(out / "snapshot_last.npz",
+                  {**recorder(weights, record_key), "iteration": done, "dt": exp.net.dt})  # fmt: skip
+        summary = {
+            "iterations_done": done,
+            "stopped_early": stopped_early,
+            "seconds_per_iteration": per_iteration,
+            "final": metrics[-1] if metrics else None,
+            "device": str(jax.devices()[0]),
+            "jax_version": jax.__version__,
+        }
+        _atomic_write(out / "summary.json", lambda p: p.write_text(json.dumps(summary, indent=2)))
+    return TrainResult(weights, opt_state, metrics, done, stopped_early, per_iteration)

@@ -1,0 +1,81 @@
+"""The command line: train writes every file and figure, plot redraws, compare prints, errors."""
+
+import json
+import re
+
+import jax
+import pytest
+
+from eprop_jax.cli import build_parser, main
+
+
+@pytest.fixture(autouse=True)
+def standard_promotion():
+    with jax.numpy_dtype_promotion("standard"):
+        yield
+
+
+SMALL = ["--iterations", "3", "--n-rec", "12", "--eval-interval", "2", "--no-progress",
+         "--task-option", "duration=100", "--task-option", "n_in=10"]  # fmt: skip
+
+
+def test_train_writes_metrics_checkpoint_and_figures(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "infinite_loop", *SMALL, "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "done: 3 iterations" in text and "figures:" in text
+    names = {p.name for p in out.iterdir()}
+    assert {"config.json", "metrics.jsonl", "checkpoint.npz", "learning_curve.png",
+            "snapshot_first.png", "snapshot_last.png", "readout_first.png",
+            "readout_last.png", "weights.png"} <= names  # fmt: skip
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x)["iteration"] for x in lines] == [0, 1, 2]
+    for png in out.glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (out / "weights.png").unlink()
+    assert main(["plot", str(out)]) == 0
+    assert (out / "weights.png").exists()
+
+
+def test_train_resume_extends_a_run(tmp_path):
+    out = str(tmp_path / "run")
+    assert main(["train", "sine_waves", *SMALL, "--out", out, "--no-plots"]) == 0
+    args = ["train", "sine_waves", *SMALL, "--out", out, "--no-plots", "--resume"]
+    args[args.index("--iterations") + 1] = "5"
+    assert main(args) == 0
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x)["iteration"] for x in lines] == [0, 1, 2, 3, 4]
+
+
+def test_compare_prints_alignment_json(capsys):
+    args = ["compare", "evidence_accumulation", "--batches", "1", "--batch-size", "2",
+            "--n-rec", "10", "--json"]  # fmt: skip
+    assert main(args) == 0
+    result = json.loads(capsys.readouterr().out)
+    table = result["alignment"]
+    assert set(table) == {"eprop/symmetric", "eprop/random", "eprop/adaptive",
+                          "eprop-autodiff/symmetric"}  # fmt: skip
+    assert table["eprop/random"]["w_out"]["cosine"] == pytest.approx(1.0, abs=1e-5)
+    assert table["eprop/symmetric"]["w_rec"]["cosine"] == pytest.approx(
+        table["eprop-autodiff/symmetric"]["w_rec"]["cosine"], abs=1e-4
+    )
+
+
+def test_help_documents_every_option(capsys):
+    parser = build_parser()
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "--help"])
+    text = capsys.readouterr().out
+    for option in ("--rule", "--feedback", "--iterations", "--batch-size", "--seed", "--out",
+                   "--resume", "--weight-bounds", "--c-reg", "--target-error", "--n-alif"):  # fmt: skip
+        assert option in text
+
+
+def test_bad_arguments_give_clear_errors(tmp_path, capsys):
+    assert main(["train", "sine_waves", "--iterations", "0", "--out", str(tmp_path)]) == 2
+    assert re.search(r"iterations must be an integer >= 1; got 0", capsys.readouterr().err)
+    with pytest.raises(SystemExit):
+        main(["train", "xor"])
+    assert "invalid choice: 'xor'" in capsys.readouterr().err
+    assert main(["plot", str(tmp_path / "nothing")]) == 2
+    assert "is this a training output directory?" in capsys.readouterr().err
