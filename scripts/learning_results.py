@@ -22,6 +22,9 @@ from eprop_jax.train import TrainConfig, train
 RUNS = {
     "ea_eprop_random": TrainConfig(task="evidence_accumulation", rule="eprop", feedback="random",
                                    batch_size=32, iterations=500),
+    "ea_eprop_random_decay": TrainConfig(task="evidence_accumulation", rule="eprop",
+                                         feedback="random", batch_size=32, iterations=500,
+                                         lr_decay=0.7),
     "ea_bptt": TrainConfig(task="evidence_accumulation", rule="bptt", batch_size=32,
                            iterations=500),
     "ea_lif_only_eprop": TrainConfig(task="evidence_accumulation", rule="eprop",

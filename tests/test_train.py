@@ -167,6 +167,8 @@ BAD_CONFIGS = [
     ({"weight_bounds": (1.0, -1.0)}, "`TrainConfig`: weight_bounds must be (w_min, w_max)"),
     ({"c_reg": -1.0}, "`rate_regularization`: c_reg must be finite and >= 0"),
     ({"dtype": "float16"}, "`TrainConfig`: unknown dtype 'float16'"),
+    ({"lr_decay": 0.0}, "`TrainConfig`: lr_decay must be in (0, 1]; got 0.0."),
+    ({"lr_decay_every": 0}, "`TrainConfig`: lr_decay_every must be an integer >= 1; got 0."),
 ]
 
 

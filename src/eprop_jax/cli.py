@@ -59,6 +59,10 @@ def _add_train_parser(sub) -> None:
     p.add_argument("--iterations", type=int, help="training iterations (default: task preset)")
     p.add_argument("--batch-size", type=int, help="trials per batch (default: task preset)")
     p.add_argument("--learning-rate", type=float, help="Adam step size (default: 5e-3)")
+    p.add_argument("--lr-decay", type=float, default=1.0,
+                   help="multiply the learning rate by this every --lr-decay-every iterations "
+                   "(default: 1, constant)")  # fmt: skip
+    p.add_argument("--lr-decay-every", type=int, default=100, help="(default: 100)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument(
         "--out", type=Path, help="output directory (default: runs/TASK-RULE-FEEDBACK-sSEED)"
@@ -103,7 +107,8 @@ def _train(args) -> int:
     network = {k[4:]: v for k, v in vars(args).items() if k.startswith("net_") and v is not None}
     config = TrainConfig(
         task=args.task, rule=args.rule, feedback=args.feedback, iterations=args.iterations,
-        batch_size=args.batch_size, learning_rate=args.learning_rate, seed=args.seed,
+        batch_size=args.batch_size, learning_rate=args.learning_rate, lr_decay=args.lr_decay,
+        lr_decay_every=args.lr_decay_every, seed=args.seed,
         c_reg=args.c_reg, f_target=args.f_target, feedback_std=args.feedback_std,
         weight_bounds=tuple(args.weight_bounds) if args.weight_bounds else None,
         eval_interval=args.eval_interval, eval_batches=args.eval_batches,

@@ -127,6 +127,8 @@ class TrainConfig:
         iterations: number of training iterations (batches).
         batch_size: trials per batch.
         learning_rate: Adam step size.
+        lr_decay, lr_decay_every: multiply the step size by ``lr_decay`` every
+            ``lr_decay_every`` iterations (1.0: constant).
         seed: seeds the weights, the task and every batch.
         c_reg: firing-rate regularisation strength; f_target: its target rate (Hz).
         weight_bounds: ``(w_min, w_max)`` to clip ``w_in``, ``w_rec``, ``w_out`` after each step.
@@ -149,6 +151,8 @@ class TrainConfig:
     iterations: int | None = None
     batch_size: int | None = None
     learning_rate: float | None = None
+    lr_decay: float = 1.0
+    lr_decay_every: int = 100
     seed: int = 0
     c_reg: float | None = None
     f_target: float = 10.0
@@ -200,7 +204,15 @@ def resolve(config: TrainConfig) -> TrainConfig:
         task_options=dict(config.task_options),
         weight_bounds=None if config.weight_bounds is None else tuple(config.weight_bounds),
     )  # fmt: skip
-    for name in ("iterations", "batch_size", "eval_batches", "checkpoint_interval"):
+    if not 0 < resolved.lr_decay <= 1:
+        raise ValueError(f"`{api}`: lr_decay must be in (0, 1]; got {resolved.lr_decay!r}.")
+    for name in (
+        "iterations",
+        "batch_size",
+        "eval_batches",
+        "checkpoint_interval",
+        "lr_decay_every",
+    ):
         value = getattr(resolved, name)
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"`{api}`: {name} must be an integer >= 1; got {value!r}.")
@@ -260,10 +272,15 @@ def build(config: TrainConfig) -> Experiment:
     loss = "cross_entropy" if classification else "mse"
     reg = rate_regularization(config.c_reg, config.f_target)
     rule = make_rule(config.rule, net, loss=loss, feedback=config.feedback, regularization=reg)
-    adam = optax.adam(config.learning_rate, b1=0.9, b2=0.999, eps=1e-8)
+    learning_rate = config.learning_rate
+    if config.lr_decay < 1:
+        learning_rate = optax.exponential_decay(
+            config.learning_rate, config.lr_decay_every, config.lr_decay, staircase=True
+        )
+    adam = optax.adam(learning_rate, b1=0.9, b2=0.999, eps=1e-8)
     if config.feedback == "adaptive" and config.adaptive_decay > 0:
         decayed = Weights(False, False, True, False, True)
-        adam = optax.adamw(config.learning_rate, b1=0.9, b2=0.999, eps=1e-8,
+        adam = optax.adamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8,
                            weight_decay=config.adaptive_decay, mask=decayed)  # fmt: skip
     return Experiment(config, net, sample, loss, classification, rule, adam, dtype)
 
