@@ -16,15 +16,16 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 setup: $(VENV)/.installed
 
-# Main job: evidence accumulation (Bellec et al. 2020, Fig. 3) with online e-prop and random
-# feedback; metrics, checkpoint and figures go to $(OUT).
+# Main job: evidence accumulation (Bellec et al. 2020, Fig. 3) with e-prop and random feedback
+# (the factored implementation: the online rule's exact gradient, several times faster on a
+# CPU), up to 500 iterations with early stopping at 7 % recall error; outputs go to $(OUT).
 run: setup
-	$(BIN)/eprop-jax train evidence_accumulation --rule eprop --feedback random \
-		--batch-size 32 --iterations 200 --out $(OUT)
+	$(BIN)/eprop-jax train evidence_accumulation --rule eprop-factored --feedback random \
+		--batch-size 32 --iterations 500 --out $(OUT)
 
 lint: setup
-	$(BIN)/ruff format --check src tests scripts
-	$(BIN)/ruff check src tests scripts
+	$(BIN)/ruff format --check src tests scripts notebooks
+	$(BIN)/ruff check src tests scripts notebooks
 
 test: setup
 	$(BIN)/python -m pytest -q

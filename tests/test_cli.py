@@ -79,3 +79,13 @@ def test_bad_arguments_give_clear_errors(tmp_path, capsys):
     assert "invalid choice: 'xor'" in capsys.readouterr().err
     assert main(["plot", str(tmp_path / "nothing")]) == 2
     assert "is this a training output directory?" in capsys.readouterr().err
+
+
+def test_bench_quick_prints_one_json_object_per_measurement(capsys):
+    assert main(["bench", "--quick", "--methods", "forward", "eprop"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["method"] for r in rows] == ["forward", "eprop"]
+    for row in rows:
+        assert "error" not in row, row
+        assert row["ms_median"] > 0 and row["compile_s"] > 0 and row["peak_rss_mb"] > 100
+        assert (row["n_rec"], row["T"], row["batch"]) == (100, 500, 16)

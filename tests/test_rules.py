@@ -72,7 +72,7 @@ def test_random_feedback_differs_from_symmetric(getkey):
     assert rel_err(rnd.w_out, sym.w_out) <= TOL  # readout gradient is exact in both
 
 
-@pytest.mark.parametrize("rule", ["eprop", "eprop-autodiff"])
+@pytest.mark.parametrize("rule", ["eprop", "eprop-factored", "eprop-autodiff"])
 def test_adaptive_feedback_receives_the_readout_gradient(rule, getkey):
     net = small_network("mixed", 3.0)
     weights, batch = active_case(getkey, net)
@@ -86,7 +86,7 @@ def test_adaptive_feedback_receives_the_readout_gradient(rule, getkey):
 @pytest.mark.parametrize(
     ("rule", "feedback"),
     [("bptt", "symmetric"), ("eprop", "symmetric"), ("eprop", "random"),
-     ("eprop-autodiff", "symmetric"), ("eprop-autodiff", "random")],
+     ("eprop-factored", "random"), ("eprop-autodiff", "symmetric"), ("eprop-autodiff", "random")],
 )  # fmt: skip
 def test_recurrent_diagonal_gets_no_gradient(rule, feedback, getkey):
     net = small_network("mixed", 3.0)
@@ -103,7 +103,7 @@ def test_readout_gradients_are_exact_in_every_rule(getkey):
     net = small_network("mixed", 3.0)
     weights, batch = active_case(getkey, net, "cross_entropy")
     reference, _ = ej.bptt(net, loss="cross_entropy")(weights, batch)
-    for rule in ("eprop", "eprop-autodiff"):
+    for rule in ("eprop", "eprop-factored", "eprop-autodiff"):
         for feedback in ("symmetric", "random", "adaptive"):
             grads, _ = ej.make_rule(rule, net, loss="cross_entropy", feedback=feedback)(
                 weights, batch
@@ -168,7 +168,7 @@ def test_float32_agreement_of_online_and_autodiff(getkey):
 def test_rules_jit_and_do_not_recompile(getkey):
     net = small_network("mixed", 3.0)
     weights = strong_weights(net, getkey(), dtype=jnp.float32)
-    for name in ("bptt", "eprop", "eprop-autodiff"):
+    for name in ("bptt", "eprop", "eprop-factored", "eprop-autodiff"):
         rule = jax.jit(ej.make_rule(name, net))
         b1 = random_batch(getkey(), net, dtype=jnp.float32)
         b2 = random_batch(getkey(), net, dtype=jnp.float32)
@@ -178,3 +178,20 @@ def test_rules_jit_and_do_not_recompile(getkey):
         assert rule._cache_size() == before == 1
         assert all(bool(jnp.all(jnp.isfinite(g))) for g in grads)
         assert jnp.isfinite(aux.loss)
+
+
+@pytest.mark.parametrize("feedback", ["symmetric", "random", "adaptive"])
+def test_factored_rule_equals_online_rule(feedback, getkey):
+    net = small_network("mixed", 3.0)
+    weights, batch = active_case(getkey, net, "cross_entropy")
+    options = {"loss": "cross_entropy", "feedback": feedback,
+               "regularization": ej.rate_regularization(0.5)}  # fmt: skip
+    online, aux_online = ej.eprop(net, **options)(weights, batch)
+    factored, aux_factored = ej.eprop_factored(net, **options)(weights, batch)
+    for name in ej.Weights._fields:
+        assert rel_err(getattr(factored, name), getattr(online, name)) <= TOL, name
+    assert abs(float(aux_factored.loss - aux_online.loss)) <= TOL * float(aux_online.loss)
+    with pytest.raises(
+        ValueError, match=re.escape("`eprop`: record=True needs implementation='online'")
+    ):
+        ej.eprop_factored(net, record=True)

@@ -15,6 +15,7 @@ from .eprop import EpropStep as EpropStep
 from .eprop import LearningRule as LearningRule
 from .eprop import eprop_eligibility as eprop_eligibility
 from .eprop import eprop_gradients as eprop_gradients
+from .eprop_factored import eprop_factored_gradients as eprop_factored_gradients
 from .losses import RateRegularization as RateRegularization
 from .losses import accuracy as accuracy
 from .losses import cross_entropy_step as cross_entropy_step
@@ -42,6 +43,7 @@ from .rules import RuleAux as RuleAux
 from .rules import bptt as bptt
 from .rules import eprop as eprop
 from .rules import eprop_autodiff as eprop_autodiff
+from .rules import eprop_factored as eprop_factored
 from .rules import make_rule as make_rule
 from .surrogates import Surrogate as Surrogate
 from .surrogates import pseudo_derivative as pseudo_derivative

@@ -9,6 +9,9 @@ name                gradient of :math:`E = E_{task} + E_{reg}` for ``w_in`` and 
 =================== ==========================================================================
 ``bptt``            exact: ``jax.grad`` through :func:`~eprop_jax.network.simulate`
 ``eprop``           online e-prop (eligibility traces in the forward scan, ``eprop.py``)
+``eprop-factored``  the same e-prop gradient computed offline after the forward pass by reverse
+                    per-neuron recursions and two matrix products (``eprop_factored.py``):
+                    exact, fastest, but memory grows with T
 ``eprop-autodiff``  ``jax.grad`` with ``stop_gradient`` on :math:`z_{t-1}` in the recurrent
                     input and in the reset (not in the adaptation); equals ``eprop`` exactly
 =================== ==========================================================================
@@ -33,6 +36,7 @@ import jax.numpy as jnp
 
 from ._checks import check_choice, check_finite, check_shape
 from .eprop import eprop_gradients
+from .eprop_factored import eprop_factored_gradients
 from .losses import (
     RateRegularization,
     get_loss,
@@ -46,6 +50,7 @@ from .network import Network, Trajectory, Weights, check_inputs, check_weights, 
 from .types import Batch
 
 FEEDBACKS = ("symmetric", "random", "adaptive")
+IMPLEMENTATIONS = ("online", "factored")
 
 
 class RuleAux(NamedTuple):
@@ -163,17 +168,21 @@ def eprop(
     feedback: str = "symmetric",
     regularization: RateRegularization | None = None,
     record: bool = False,
+    implementation: str = "online",
 ) -> Rule:
-    """Online e-prop: eligibility traces and gradients computed forward in one scan.
+    """e-prop: eligibility traces times learning signals (Bellec et al. 2020, Eq. 28).
 
-    Memory does not grow with the number of steps (unless ``record``).
+    ``implementation="online"`` computes traces and gradients forward in one scan; memory does
+    not grow with the number of steps (unless ``record``). ``"factored"`` computes the same
+    gradient after the forward pass (``eprop_factored.py``): faster, memory O(T B n).
 
     Args:
         net: the network.
         loss: ``"mse"`` or ``"cross_entropy"``.
         feedback: ``"symmetric"``, ``"random"`` or ``"adaptive"`` (module docstring).
         regularization: firing-rate regularisation (default none).
-        record: also return the trajectory and the learning signals.
+        record: also return the trajectory and the learning signals (online only).
+        implementation: ``"online"`` or ``"factored"``.
 
     Example:
         >>> from eprop_jax import network, init_weights, Batch
@@ -186,6 +195,10 @@ def eprop(
     """
     api = "eprop"
     check_choice(api, "feedback", feedback, FEEDBACKS)
+    check_choice(api, "implementation", implementation, IMPLEMENTATIONS)
+    if record and implementation == "factored":
+        raise ValueError(f"`{api}`: record=True needs implementation='online'.")
+    gradients = eprop_gradients if implementation == "online" else eprop_factored_gradients
     step_loss = get_loss(loss)
     reg = regularization or rate_regularization()
 
@@ -193,7 +206,7 @@ def eprop(
         check_batch(api, net, weights, batch)
         batch = _cast_batch(batch, weights.w_rec.dtype)
         b_matrix = weights.w_out.T if feedback == "symmetric" else weights.b_fb
-        res = eprop_gradients(
+        res = gradients(
             net, weights, *batch, step_loss=step_loss, feedback_matrix=b_matrix,
             regularization=reg, record=record,
         )  # fmt: skip
@@ -207,9 +220,15 @@ def eprop(
     return rule
 
 
+def eprop_factored(net: Network, **options) -> Rule:
+    """:func:`eprop` with ``implementation="factored"``: the exact e-prop gradient, offline."""
+    return eprop(net, implementation="factored", **options)
+
+
 RULES: dict[str, Callable[..., Rule]] = {
     "bptt": bptt,
     "eprop": eprop,
+    "eprop-factored": eprop_factored,
     "eprop-autodiff": eprop_autodiff,
 }
 

@@ -1,0 +1,234 @@
+r"""Offline, factored e-prop: the exact e-prop gradient without forming any eligibility vector.
+
+:func:`eprop_factored_gradients` returns what :func:`~eprop_jax.eprop.eprop_gradients` returns
+(same arguments, same gradients to float rounding) but runs the network first, keeping only the
+distance to threshold of every step, and then moves every filter of the eligibility traces onto
+per-neuron quantities that one reverse-time scan computes. The synapse-sized work collapses to two 2-D matrix
+products. Memory is :math:`O(TBn)` (it is *not* online), but it is exact and much faster than
+the online rule, whose per-synapse state is read and written at every step.
+
+Symbols (per batch sample; :math:`j` postsynaptic, :math:`i` presynaptic, :math:`t = 1..T`):
+
+=============================== =================================================================
+:math:`p_t`                     presynaptic activity :math:`[x_t, z_{t-1}]`
+:math:`\epsilon^v, \epsilon^a`  eligibility vector, :math:`e_t` trace, :math:`\bar e_t` its
+                                :math:`\kappa`-filtered version (``eprop.py``)
+:math:`\bar E_t`                ``err_bar``: readout error :math:`\partial E/\partial y` filtered
+                                backwards by :math:`\kappa`
+:math:`c_t`                     ``coef``: the per-neuron coefficient of :math:`e_t`
+:math:`\delta_t`                ``adj``: adjoint of :math:`\epsilon^a` (ALIF rows only)
+:math:`\omega_t,\ \bar\omega_t` ``w``, ``w_bar``: coefficient of :math:`\epsilon^v_t`, and of
+                                :math:`p_t` after the :math:`\alpha` filter is moved onto it
+:math:`r_j`                     rate-regularisation coefficient :math:`c_{reg}(f_j - f^*)/(BT)`
+=============================== =================================================================
+
+The e-prop gradient (Eq. 28 with the regularisation of ``losses.py``) is
+:math:`\Delta W_{ji} = \sum_{t,b} L_{t,j} \bar e_{t,ji} + r_j \sum_{t,b} e_{t,ji}` with
+:math:`L_t = B\,\partial E/\partial y_t`. Every recursion of Eqs. 14, 25 and 26 is linear in the
+synapse's state with coefficients that depend on the postsynaptic neuron only, so the sums over
+time can be taken in reverse order, one filter at a time:
+
+.. math::
+
+    \bar E_t &= \partial E/\partial y_t + \kappa \bar E_{t+1}, \qquad
+    c_t = (1-\kappa)\, \bar E_t B^\top + r
+        && \textstyle\sum_t (L_t \bar e_t + r e_t) = \sum_t c_t e_t \\
+    \omega_t &= \psi_t (c_t - \beta \delta_t), \qquad \delta_{t-1} = \rho\, \delta_t + \omega_t
+        && \textstyle\sum_t c_t e_t = \sum_t \omega_t \epsilon^v_t
+           \quad\text{(Eqs. 25-26)}\\
+    \bar\omega_t &= \omega_t + \alpha \bar\omega_{t+1}
+        && \textstyle\sum_t \omega_t \epsilon^v_t = \sum_t \bar\omega_t p_t
+           \quad\text{(Eqs. 13-14)}\\
+    \Delta W_{ji} &= \textstyle\sum_{t,b} \bar\omega_{t,b,j}\, p_{t,b,i}, \qquad
+    \Delta W^{out} = (1-\kappa) \sum_{t,b} \bar E_t^\top z_t, \qquad
+    \Delta b = (1-\kappa) \sum_{t,b} \bar E_t
+
+with :math:`\bar E_{T+1} = \delta_T = \bar\omega_{T+1} = 0`. (The :math:`\delta` recursion:
+unrolling Eq. 25 gives :math:`\epsilon^a_t = \sum_{s<t} \prod_{k=s+1}^{t-1}(\rho - \beta\psi_k)\,
+\psi_s \epsilon^v_s`, so the coefficient of :math:`\psi_s\epsilon^v_s` in
+:math:`\sum_t c_t \psi_t \epsilon^a_t` is :math:`\delta_s = c_{s+1}\psi_{s+1} + (\rho -
+\beta\psi_{s+1})\delta_{s+1}`.) LIF rows (:math:`\beta = 0`) have :math:`\omega = \psi c`;
+per-neuron :math:`\alpha`, :math:`\rho` and :math:`\beta` enter only as per-neuron factors.
+
+How it is computed (the tricks that make it fast on XLA:CPU, where every fresh ``(T, B, n)``
+buffer and every stacked per-step output costs): the forward scan keeps only the distance to
+threshold :math:`u_t = v_t - A_t`, set to :math:`-\infty` while refractory so that
+:math:`z_t = H(u_t)` and :math:`\psi_t = \psi(u_t)` are recovered exactly outside the scan for
+every surrogate shape, and writes it in place over the hoisted input current
+:math:`W^{in} x_t`; it stacks only the readout :math:`y_t` and counts spikes in its carry. The
+reverse scan carries three ``(B, n)`` arrays and one ``(B, K)`` array and stacks only
+:math:`\bar\omega` and :math:`\bar E`. The gradients are 2-D ``(T B, n)^T (T B, P)`` matrix
+products on aligned operands.
+
+References:
+    Bellec et al. 2020, "A solution to the learning dilemma for recurrent networks of spiking
+    neurons", Nat. Commun. 11:3625, Eqs. 13-14 (LIF), 25-26 (ALIF), 28 (gradient from filtered
+    traces and learning signals).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._checks import check_shape, is_concrete
+from .eprop import LearningRule, OnlineResult
+from .losses import RateRegularization, StepLoss, mask_count, masked_mean_readout, rate_loss
+from .network import (
+    Network,
+    cast,
+    check_inputs,
+    check_weights,
+    init_state,
+    input_currents,
+    network_step,
+    recurrent_mask,
+)
+
+
+def _has_adaptation(beta) -> bool:
+    """False only when every neuron is known to be LIF (beta == 0), so the adjoint can be skipped."""
+    return not is_concrete(beta) or bool(np.any(np.asarray(beta) != 0))
+
+
+def eprop_factored_gradients(
+    net: Network,
+    weights,
+    inputs: jax.Array,
+    targets: jax.Array,
+    mask: jax.Array,
+    *,
+    step_loss: StepLoss,
+    feedback_matrix: jax.Array,
+    regularization: RateRegularization,
+    rule: LearningRule | None = None,
+    record: bool = False,
+) -> OnlineResult:
+    """Exact e-prop gradients, computed offline by reverse-time adjoints (module docstring).
+
+    Same arguments and result as :func:`~eprop_jax.eprop.eprop_gradients` for its default rule;
+    memory grows as ``T * B * n_rec``.
+
+    Args:
+        net: the :class:`~eprop_jax.network.Network`.
+        weights: :class:`~eprop_jax.network.Weights`; their dtype is the computation's.
+        inputs: ``(T, B, n_in)``; targets: ``(T, B, K)``; mask: ``(T, B)``.
+        step_loss: per-step loss (``losses.mse_step`` / ``losses.cross_entropy_step``).
+        feedback_matrix: ``B`` of shape ``(n_rec, K)`` (``weights.w_out.T`` for symmetric e-prop).
+        regularization: :class:`~eprop_jax.losses.RateRegularization`.
+        rule: must be ``None``: the factored form is that of the default e-prop eligibility rule.
+        record: must be ``False``: nothing per step is kept.
+
+    Returns:
+        An :class:`~eprop_jax.eprop.OnlineResult` with ``trajectory`` and ``learning_signal``
+        set to ``None``.
+
+    Example:
+        >>> import eprop_jax as ej
+        >>> net = ej.network(3, 8, 2, n_alif=4)
+        >>> w = ej.init_weights(net, jax.random.key(0))
+        >>> x, y, m = jnp.ones((20, 2, 3)), jnp.zeros((20, 2, 2)), jnp.ones((20, 2))
+        >>> res = eprop_factored_gradients(net, w, x, y, m, step_loss=ej.mse_step,
+        ...     feedback_matrix=w.w_out.T, regularization=ej.rate_regularization())
+        >>> res.grad_rec.shape
+        (8, 8)
+    """
+    api = "eprop_factored_gradients"
+    if record:
+        raise ValueError(
+            f"`{api}`: record=True is not supported (the factored form keeps no per-step "
+            "trajectory or learning signal). Use eprop_gradients(..., record=True) instead."
+        )
+    if rule is not None:
+        raise ValueError(
+            f"`{api}`: a custom rule cannot be factored; got rule={rule!r}. Pass rule=None (the "
+            "default e-prop eligibility rule) or use eprop_gradients for a custom rule."
+        )
+    check_weights(api, net, weights)
+    check_inputs(api, net, inputs)
+    t_steps, n_batch, n_in = inputs.shape
+    n, n_out = net.n_rec, net.n_out
+    check_shape(api, "targets", targets, (t_steps, n_batch, n_out))
+    check_shape(api, "mask", mask, (t_steps, n_batch))
+    check_shape(api, "feedback_matrix", feedback_matrix, (n, n_out))
+    dtype = weights.w_rec.dtype
+    inputs = jnp.asarray(inputs, dtype)
+    net_c = cast(net, dtype)
+    neuron, kappa = net_c.neuron, net_c.readout.kappa
+
+    # Forward. One (T, B, n) buffer holds W_in x_t and then u_t: step t reads slot t and
+    # overwrites it in place, so no fresh (T, B, n) output is allocated and zero-filled.
+    buffer0 = input_currents(weights, inputs)
+
+    def forward(carry, _):
+        state, spike_count, buffer, t = carry
+        not_refractory = state.neuron.refractory == 0
+        current = jax.lax.dynamic_index_in_dim(buffer, t, keepdims=False)
+        state, (y, out) = network_step(net_c, weights, state, current)
+        # H(-inf) = psi(-inf) = 0 for every surrogate shape: z_t and psi_t are exact functions of u.
+        u = jnp.where(not_refractory, out.v - out.threshold, -jnp.inf)
+        buffer = jax.lax.dynamic_update_index_in_dim(buffer, u, t, 0)
+        return (state, spike_count + out.z, buffer, t + 1), y
+
+    carry0 = (init_state(net, n_batch, dtype), jnp.zeros((n_batch, n), dtype), buffer0,
+              jnp.zeros((), jnp.int32))  # fmt: skip
+    (final, spike_count, u, _), y = jax.lax.scan(forward, carry0, None, length=t_steps)
+    z_last = final.neuron.z  # (B, n), z_T
+    # z_{t-1} for t = 1..T (z_0 = 0): one fused pad + compare, aligned with x_t for the GEMMs.
+    z_prev = jnp.pad((u[:-1] > 0).astype(dtype), ((1, 0), (0, 0), (0, 0)))
+
+    norm = mask_count(mask).astype(dtype)
+    task_loss, err = jax.value_and_grad(
+        lambda y_all: jnp.sum(mask * step_loss(y_all, targets)) / norm
+    )(y)  # err = dE/dy_t, (T, B, K); the loss is a sum of per-step terms
+    rate = jnp.sum(spike_count, axis=0) / (t_steps * n_batch)
+    reg_coef = None
+    if regularization.c_reg > 0:
+        target_rate = regularization.target_per_step(net.dt)
+        reg_coef = regularization.c_reg * (rate - target_rate) / (t_steps * n_batch)
+
+    feedback = (1 - kappa) * feedback_matrix.T  # (K, n): L-tilde_t = err_bar_t @ feedback
+    adaptive = _has_adaptation(net.neuron.beta)
+
+    # Reverse: the kappa filter, the eps^a adjoint and the alpha filter in one scan.
+    def backward(carry, xs):
+        err_bar, adj, w_bar = carry
+        u_t, err_t = xs
+        err_bar = kappa * err_bar + err_t  # kappa filter of Eq. 28, run backwards on dE/dy
+        coef = err_bar @ feedback  # c_t = L-tilde_t + r
+        if reg_coef is not None:
+            coef = coef + reg_coef
+        psi = net_c.surrogate.psi(u_t, neuron.psi_height, neuron.psi_width)
+        if adaptive:
+            w = psi * (coef - neuron.beta * adj)  # adjoint of eps^a (Eqs. 25-26)
+            adj = neuron.rho * adj + w
+        else:
+            w = psi * coef  # Eq. 13
+        w_bar = w + neuron.alpha * w_bar  # alpha filter of eps^v (Eq. 14), backwards
+        return (err_bar, adj, w_bar), (w_bar, err_bar)
+
+    zeros = jnp.zeros((n_batch, n), dtype)
+    carry0 = (jnp.zeros((n_batch, n_out), dtype), zeros, zeros)
+    _, (w_bar, err_bar) = jax.lax.scan(backward, carry0, (u, err), reverse=True)
+
+    rows = t_steps * n_batch
+    w_bar_2d, z_prev_2d = w_bar.reshape(rows, n).T, z_prev.reshape(rows, n)
+    grad_in = w_bar_2d @ inputs.reshape(rows, n_in)
+    grad_rec = (w_bar_2d @ z_prev_2d) * recurrent_mask(n, dtype)
+    # sum_t err_bar_t^T z_t = sum_{t=2..T} err_bar_{t-1}^T z_{t-1} + err_bar_T^T z_T.
+    err_shift = jnp.pad(err_bar[:-1], ((1, 0), (0, 0), (0, 0))).reshape(rows, n_out)
+    grad_out = (1 - kappa) * (err_shift.T @ z_prev_2d + err_bar[-1].T @ z_last)
+    grad_bias = (1 - kappa) * jnp.sum(err_bar, axis=(0, 1))  # = sum_t dE/dy_t (1 - kappa^t)
+    return OnlineResult(
+        grad_in=grad_in,
+        grad_rec=grad_rec,
+        grad_out=grad_out,
+        grad_bias=grad_bias,
+        task_loss=task_loss,
+        reg_loss=rate_loss(regularization, rate, net.dt),
+        rate=rate,
+        y_mean=masked_mean_readout(y, mask),
+        trajectory=None,
+        learning_signal=None,
+    )

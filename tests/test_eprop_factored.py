@@ -1,0 +1,111 @@
+"""The factored offline e-prop equals online e-prop (float64, rel err <= 1e-10)."""
+
+import functools
+import itertools
+import re
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+import eprop_jax as ej
+from eprop_jax.eprop_factored import eprop_factored_gradients
+
+from helpers import active_case, random_batch, rel_err, small_network, strong_weights
+
+TOL = 1e-10
+FIELDS = ("grad_in", "grad_rec", "grad_out", "grad_bias", "task_loss", "reg_loss", "rate",
+          "y_mean")  # fmt: skip
+STEP_LOSSES = {"mse": ej.mse_step, "cross_entropy": ej.cross_entropy_step}
+SHAPES = ("piecewise_linear", "exponential", "fast_sigmoid", "arctan")
+PER_NEURON_TAU_M = (10.0, 20.0, 30.0, 40.0) * 2  # per-neuron alpha: eps^v is per synapse
+
+
+def _cases():
+    """Every (population, refractory, loss); regularisation, feedback and surrogate shape are
+    spread so that each value meets both refractory settings and both losses. The mixed
+    population with cross-entropy has one membrane time constant per neuron."""
+    for i, (population, refractory, loss) in enumerate(
+        itertools.product(["lif", "alif", "mixed"], [0.0, 3.0], ["mse", "cross_entropy"])
+    ):
+        c_reg = (0.0, 0.5)[(i + i // 2) % 2]
+        feedback = ("symmetric", "random")[(i + i // 4) % 2]
+        tau_m = PER_NEURON_TAU_M if (population, loss) == ("mixed", "cross_entropy") else 20.0
+        yield population, refractory, loss, c_reg, feedback, SHAPES[(i + i // 4) % 4], tau_m
+
+
+CASES = list(_cases())
+
+
+def make_runner(net, loss="mse", c_reg=0.5):
+    """``(weights, batch, feedback_matrix) -> (factored, online)``."""
+    kwargs = {
+        "step_loss": STEP_LOSSES[loss],
+        "regularization": ej.rate_regularization(c_reg, f_target=20.0),
+    }
+
+    def run(weights, batch, feedback_matrix):
+        return tuple(
+            fn(net, weights, *batch, feedback_matrix=feedback_matrix, **kwargs)
+            for fn in (eprop_factored_gradients, ej.eprop_gradients)
+        )
+
+    return run
+
+
+def both(net, weights, batch, loss="mse", c_reg=0.5, feedback="symmetric"):
+    """(factored, online) results on the same arguments, run op by op (the ops' compilations are
+    cached across tests, which is quicker here than compiling two whole programs per test)."""
+    matrix = weights.w_out.T if feedback == "symmetric" else weights.b_fb
+    return make_runner(net, loss, c_reg)(weights, batch, matrix)
+
+
+def assert_equal_results(factored, online, tol=TOL):
+    for name in FIELDS:
+        reference = getattr(online, name)
+        if name not in ("reg_loss", "task_loss"):
+            assert float(jnp.max(jnp.abs(reference))) > 0, f"{name} is trivially zero"
+        assert getattr(factored, name).shape == reference.shape, name
+        assert rel_err(getattr(factored, name), reference) <= tol, name
+    assert factored.trajectory is None and factored.learning_signal is None
+
+
+@pytest.mark.parametrize(
+    ("population", "refractory", "loss", "c_reg", "feedback", "shape", "tau_m"), CASES
+)
+def test_factored_equals_online(population, refractory, loss, c_reg, feedback, shape, tau_m,
+                                getkey):  # fmt: skip
+    net = small_network(population, refractory, surrogate_shape=shape, tau_m=tau_m)
+    weights, batch = active_case(getkey, net, loss)
+    assert_equal_results(*both(net, weights, batch, loss, c_reg, feedback))
+
+
+def test_float32_agreement_dtype_and_no_recompile(getkey):
+    net = small_network("mixed", 3.0)
+    to_f32 = functools.partial(jax.tree.map, lambda a: a.astype(jnp.float32))
+    weights = to_f32(strong_weights(net, getkey()))
+    run = jax.jit(make_runner(net))
+    for _ in range(2):
+        batch = to_f32(random_batch(getkey(), net))
+        factored, online = run(weights, batch, weights.b_fb)
+        for name in FIELDS:
+            assert getattr(factored, name).dtype == jnp.float32, name
+            assert rel_err(getattr(factored, name), getattr(online, name)) <= 1e-5, name
+    assert run._cache_size() == 1
+
+
+def test_record_and_custom_rule_raise(getkey):
+    net = small_network("mixed", 3.0)
+    weights = strong_weights(net, getkey())
+    batch = random_batch(getkey(), net)
+    kwargs = {"step_loss": ej.mse_step, "feedback_matrix": weights.w_out.T,
+              "regularization": ej.rate_regularization()}  # fmt: skip
+    with pytest.raises(ValueError, match=re.escape("`eprop_factored_gradients`: record=True")):
+        eprop_factored_gradients(net, weights, *batch, record=True, **kwargs)
+    rule = ej.eprop_eligibility(net.neuron, net.readout.kappa)
+    with pytest.raises(ValueError, match=re.escape("a custom rule cannot be factored")):
+        eprop_factored_gradients(net, weights, *batch, rule=rule, **kwargs)
+    with pytest.raises(ValueError, match=re.escape("expected feedback_matrix of shape (8, 2)")):
+        eprop_factored_gradients(
+            net, weights, *batch, **{**kwargs, "feedback_matrix": weights.w_out}
+        )
