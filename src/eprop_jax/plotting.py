@@ -427,9 +427,16 @@ def plot_snapshot(
     ax.set_title("recurrent spikes", fontsize=9, loc="left")
 
     def traces(ax: Axes, key: str, ylabel: str, label: str, legend: bool = False) -> None:
+        values = s[key][:, shown]
+        # Scale tiny or huge signals ourselves: matplotlib's offset text would sit on the title.
+        peak = float(np.max(np.abs(values))) if values.size else 0.0
+        exponent = int(np.floor(np.log10(peak))) if peak > 0 else 0
+        if not -2 <= exponent <= 3:
+            values = values / 10.0**exponent
+            label = f"{label} (×1e{exponent})"
         for j, (i, c) in enumerate(zip(shown, colours, strict=True)):
             kind = " (ALIF)" if is_alif[j] else ""
-            ax.plot(t, s[key][:, i], color=c, lw=0.9, label=f"neuron {i}{kind}")
+            ax.plot(t, values[:, j], color=c, lw=0.9, label=f"neuron {i}{kind}")
         ax.set_ylabel(ylabel)
         ax.set_title(label, fontsize=9, loc="left")
         if legend:

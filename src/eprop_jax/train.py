@@ -570,7 +570,7 @@ def train(
                         shown["eval_err"] = f"{record['eval_recall_error']:.3f}"
                 bar.set_postfix(shown, refresh=False)
                 bar.update(1)
-            if (exp.classification and cfg.target_error is not None
+            if (exp.classification and cfg.target_error is not None and done < cfg.iterations
                     and record.get("eval_recall_error", 1.0) < cfg.target_error):  # fmt: skip
                 stopped_early = True
                 if checkpoint is not None:
