@@ -66,56 +66,27 @@ TASK_PRESETS: dict[str, dict[str, Any]] = {
         "feedback_std": 1.0,  # the original code's random B ~ N(0, 1) for this task
         "lr_decay": 0.7,  # every 100 iterations: steadies e-prop's late, noisy phase
     },
-    "sine_waves": {
-        "network": {
-            "n_rec": 100,
-            "n_alif": 0,
-            "tau_m": 30.0,
-            "thr": 0.6,
-            "refractory": 5.0,
-            "tau_out": 30.0,
-        },
-        "batch_size": 1,
-        "learning_rate": 5e-3,
-        "c_reg": 2.0,
-        "iterations": 300,
-        "target_error": None,
-        "feedback_std": None,
-        "lr_decay": 1.0,
-    },
-    "infinite_loop": {
-        "network": {
-            "n_rec": 200,
-            "n_alif": 0,
-            "tau_m": 30.0,
-            "thr": 0.6,
-            "refractory": 5.0,
-            "tau_out": 30.0,
-        },
-        "batch_size": 1,
-        "learning_rate": 5e-3,
-        "c_reg": 2.0,
-        "iterations": 300,
-        "target_error": None,
-        "feedback_std": None,
-        "lr_decay": 1.0,
-    },
-    "handwriting": {
-        "network": {
-            "n_rec": 200,
-            "n_alif": 0,
-            "tau_m": 30.0,
-            "thr": 0.6,
-            "refractory": 5.0,
-            "tau_out": 30.0,
-        },
-        "batch_size": 1,
-        "learning_rate": 5e-3,
-        "c_reg": 2.0,
-        "iterations": 300,
-        "target_error": None,
-        "feedback_std": None,
-        "lr_decay": 1.0,
+    # Pattern generation (LIF only, frozen input, one trial per batch): the three regression
+    # tasks share everything but the network size.
+    **{
+        task: {
+            "network": {
+                "n_rec": n_rec,
+                "n_alif": 0,
+                "tau_m": 30.0,
+                "thr": 0.6,
+                "refractory": 5.0,
+                "tau_out": 30.0,
+            },
+            "batch_size": 1,
+            "learning_rate": 5e-3,
+            "c_reg": 2.0,
+            "iterations": 300,
+            "target_error": None,
+            "feedback_std": None,
+            "lr_decay": 1.0,
+        }
+        for task, n_rec in (("sine_waves", 100), ("infinite_loop", 200), ("handwriting", 200))
     },
 }
 

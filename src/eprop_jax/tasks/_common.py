@@ -163,3 +163,16 @@ def compute_dtype(dtype) -> jnp.dtype:
     """At least float32 for computing smooth targets, whatever the (maybe half) output dtype."""
     dtype = jnp.dtype(dtype)
     return dtype if dtype.itemsize >= 4 else jnp.dtype(jnp.float32)
+
+
+def check_frozen_input_args(api: str, n_batch, n_in, dt, dtype, input_rate):
+    """Validate the arguments every frozen-Poisson-input task shares.
+
+    Returns:
+        ``(n_batch, n_in, dt, dtype, input_rate)`` checked and normalised.
+    """
+    n_batch = check_int(api, "n_batch", n_batch, 1)
+    n_in = check_int(api, "n_in", n_in, 1)
+    dt = check_dt(api, dt)
+    dtype = check_dtype(api, dtype)
+    return n_batch, n_in, dt, dtype, check_rate(api, "input_rate", input_rate, dt)

@@ -54,11 +54,8 @@ import numpy as np
 
 from ..types import Batch
 from ._common import (
-    check_dt,
-    check_dtype,
     check_float,
-    check_int,
-    check_rate,
+    check_frozen_input_args,
     duration_steps,
     frozen_poisson_inputs,
 )
@@ -197,11 +194,9 @@ def handwriting(
         >>> batch.targets.shape
         (1161, 1, 2)
     """
-    n_batch = check_int(_API, "n_batch", n_batch, 1)
-    n_in = check_int(_API, "n_in", n_in, 1)
-    dt = check_dt(_API, dt)
-    dtype = check_dtype(_API, dtype)
-    input_rate = check_rate(_API, "input_rate", input_rate, dt)
+    n_batch, n_in, dt, dtype, input_rate = check_frozen_input_args(
+        _API, n_batch, n_in, dt, dtype, input_rate
+    )
     path, pen_down = _word_polyline(word)
     if duration is None:
         speed = check_float(

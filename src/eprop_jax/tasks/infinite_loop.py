@@ -39,11 +39,8 @@ import numpy as np
 
 from ..types import Batch
 from ._common import (
-    check_dt,
-    check_dtype,
     check_float,
-    check_int,
-    check_rate,
+    check_frozen_input_args,
     compute_dtype,
     duration_steps,
     frozen_poisson_inputs,
@@ -94,11 +91,9 @@ def infinite_loop(
         >>> batch.inputs.shape, batch.targets.shape
         ((1258, 1, 100), (1258, 1, 2))
     """
-    n_batch = check_int(_API, "n_batch", n_batch, 1)
-    n_in = check_int(_API, "n_in", n_in, 1)
-    dt = check_dt(_API, dt)
-    dtype = check_dtype(_API, dtype)
-    input_rate = check_rate(_API, "input_rate", input_rate, dt)
+    n_batch, n_in, dt, dtype, input_rate = check_frozen_input_args(
+        _API, n_batch, n_in, dt, dtype, input_rate
+    )
     n_steps = duration_steps(_API, "duration", duration, dt)
     if period is None:
         period = n_steps * dt

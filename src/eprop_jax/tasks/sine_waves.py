@@ -41,11 +41,8 @@ import numpy as np
 
 from ..types import Batch
 from ._common import (
-    check_dt,
-    check_dtype,
     check_float,
-    check_int,
-    check_rate,
+    check_frozen_input_args,
     compute_dtype,
     duration_steps,
     poisson_spikes,
@@ -101,11 +98,9 @@ def sine_waves(
         >>> batch.inputs.shape, batch.targets.shape
         ((1000, 1, 100), (1000, 1, 1))
     """
-    n_batch = check_int(_API, "n_batch", n_batch, 1)
-    n_in = check_int(_API, "n_in", n_in, 1)
-    dt = check_dt(_API, dt)
-    dtype = check_dtype(_API, dtype)
-    input_rate = check_rate(_API, "input_rate", input_rate, dt)
+    n_batch, n_in, dt, dtype, input_rate = check_frozen_input_args(
+        _API, n_batch, n_in, dt, dtype, input_rate
+    )
     n_steps = duration_steps(_API, "duration", duration, dt)
     if isinstance(periods, str) or not isinstance(periods, Sequence) or len(periods) == 0:
         raise ValueError(
