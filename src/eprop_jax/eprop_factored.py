@@ -128,7 +128,8 @@ def eprop_factored_gradients(
         >>> import eprop_jax as ej
         >>> net = ej.network(3, 8, 2, n_alif=4)
         >>> w = ej.init_weights(net, jax.random.key(0))
-        >>> x, y, m = jnp.ones((20, 2, 3)), jnp.zeros((20, 2, 2)), jnp.ones((20, 2))
+        >>> f32 = jnp.float32
+        >>> x, y, m = jnp.ones((20, 2, 3), f32), jnp.zeros((20, 2, 2), f32), jnp.ones((20, 2), f32)
         >>> res = eprop_factored_gradients(net, w, x, y, m, step_loss=ej.mse_step,
         ...     feedback_matrix=w.w_out.T, regularization=ej.rate_regularization())
         >>> res.grad_rec.shape
