@@ -31,6 +31,19 @@ PAPER = (
 
 Cell = tuple[str, str]  # ("markdown" | "code", source)
 
+# The short explanation of e-prop shared by the regression notebooks. Continuation lines keep
+# the 8-space indent of the f-strings it is placed in (they are dedented after formatting).
+EPROP_IN_BRIEF = "\n".join(
+    [
+        "**e-prop in brief.** Backpropagation through time (BPTT) finds the gradient of the loss",
+        "        by running the network backwards over the whole trial. e-prop (eligibility propagation)",
+        "        replaces this with two factors available at every time step: an **eligibility trace**",
+        "        per synapse, computed forward in time from pre- and postsynaptic activity, and a",
+        "        **learning signal** per neuron, the current readout error sent back to it. Their",
+        "        product, summed over the trial, is the weight update.",
+    ]
+)
+
 
 def md(text: str) -> Cell:
     return ("markdown", textwrap.dedent(text).strip("\n"))
@@ -819,12 +832,7 @@ SINE_WAVES: list[Cell] = [
         and the NEST example `eprop_supervised_regression_sine-waves`
         (`pynest/examples/eprop_plasticity`). Here the same experiment runs in JAX.
 
-        **e-prop in brief.** Backpropagation through time (BPTT) finds the gradient of the loss
-        by running the network backwards over the whole trial. e-prop (eligibility propagation)
-        replaces this with two factors available at every time step: an **eligibility trace**
-        per synapse, computed forward in time from pre- and postsynaptic activity, and a
-        **learning signal** per neuron, the current readout error sent back to it. Their
-        product, summed over the trial, is the weight update.
+        {EPROP_IN_BRIEF}
 
         The notebook has five parts: (1) the task, (2) the network and the e-prop gradient next
         to BPTT's, (3) training, (4) the figures, (5) what to try next. The full run (300
@@ -935,12 +943,7 @@ INFINITE_LOOP: list[Cell] = [
 
         > {PAPER}
 
-        **e-prop in brief.** Backpropagation through time (BPTT) finds the gradient of the loss
-        by running the network backwards over the whole trial. e-prop (eligibility propagation)
-        replaces this with two factors available at every time step: an **eligibility trace**
-        per synapse, computed forward in time from pre- and postsynaptic activity, and a
-        **learning signal** per neuron, the current readout error sent back to it. Their
-        product, summed over the trial, is the weight update.
+        {EPROP_IN_BRIEF}
 
         The notebook has five parts: (1) the task, (2) the network and the e-prop gradient next
         to BPTT's, (3) training, (4) the figures, (5) what to try next. The full run (300
@@ -1033,12 +1036,7 @@ HANDWRITING: list[Cell] = [
 
         > {PAPER}
 
-        **e-prop in brief.** Backpropagation through time (BPTT) finds the gradient of the loss
-        by running the network backwards over the whole trial. e-prop (eligibility propagation)
-        replaces this with two factors available at every time step: an **eligibility trace**
-        per synapse, computed forward in time from pre- and postsynaptic activity, and a
-        **learning signal** per neuron, the current readout error sent back to it. Their
-        product, summed over the trial, is the weight update.
+        {EPROP_IN_BRIEF}
 
         The notebook has five parts: (1) the task, (2) the network and the e-prop gradient next
         to BPTT's, (3) training, (4) the figures, (5) what to try next. The full run (300
