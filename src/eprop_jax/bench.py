@@ -53,9 +53,13 @@ def _measure(method: str, size: dict, reps: int, seed: int = 0) -> dict:
     from eprop_jax.losses import cross_entropy_step, task_loss
 
     t_steps, n_batch = size["T"], size["batch"]
+    n_networks = size.get("networks", 1)
     net = ej.network(size["n_in"], size["n_rec"], size["n_out"], n_alif=size["n_alif"])
     key = jax.random.key(seed)
     weights = ej.init_weights(net, key)
+    if n_networks > 1:  # independent networks (e.g. a seed sweep) on the same batch, vmapped
+        keys = jax.random.split(key, n_networks)
+        weights = jax.vmap(lambda k: ej.init_weights(net, k))(keys)
     k_x, k_y = jax.random.split(jax.random.fold_in(key, 1))
     inputs = (jax.random.uniform(k_x, (t_steps, n_batch, size["n_in"])) < 0.04).astype(jnp.float32)
     labels = jax.random.randint(k_y, (n_batch,), 0, size["n_out"])
@@ -82,6 +86,8 @@ def _measure(method: str, size: dict, reps: int, seed: int = 0) -> dict:
             return optax.apply_updates(w, updates), aux.loss
     else:
         fn = ej.make_rule(method, net, **options)
+    if n_networks > 1:
+        fn = jax.vmap(fn, in_axes=(0, None))
     fn = jax.jit(fn)
 
     start = time.perf_counter()
@@ -100,6 +106,7 @@ def _measure(method: str, size: dict, reps: int, seed: int = 0) -> dict:
     return {
         "method": method,
         **{k: size[k] for k in ("n_in", "n_rec", "n_alif", "n_out", "T", "batch")},
+        "networks": n_networks,
         "device": f"{device.platform}:{device.device_kind}",
         "ms_median": 1000 * statistics.median(times),
         "ms_min": 1000 * min(times),
@@ -131,6 +138,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=5, help="timed calls after compilation")
     parser.add_argument("--memory-series", action="store_true",
                         help="peak memory of eprop and bptt for T = 1000 ... 16000")  # fmt: skip
+    parser.add_argument("--networks", type=int, default=1,
+                        help="also time this many independent networks at once (vmap over "
+                        "weights) for every method, next to one network")  # fmt: skip
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
@@ -142,6 +152,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in sizes:
         for method in args.methods:
             print(json.dumps({"size": name, **run_one(method, SIZES[name], reps)}), flush=True)
+            if args.networks > 1 and method != "train-step":
+                size = {**SIZES[name], "networks": args.networks}
+                print(json.dumps({"size": name, **run_one(method, size, reps)}), flush=True)
     if args.memory_series and not args.quick:
         for t_steps in (1000, 2000, 4000, 8000, 16000):
             for method in ("eprop", "bptt"):

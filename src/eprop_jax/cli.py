@@ -90,6 +90,9 @@ def _add_train_parser(sub) -> None:
         "--resume", action="store_true", help="continue from --out/checkpoint.npz, bit for bit"
     )
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    p.add_argument("--data-parallel", action="store_true",
+                   help="split every batch over all visible devices (GPUs, or hosts after "
+                   "jax.distributed.initialize)")  # fmt: skip
     for name, (kind, text) in NETWORK_OPTIONS.items():
         p.add_argument(f"--{name.replace('_', '-')}", type=kind, dest=f"net_{name}", help=text)
     p.add_argument("--surrogate", choices=sorted(SURROGATES), dest="net_surrogate_shape",
@@ -114,6 +117,7 @@ def _train(args) -> int:
         eval_interval=args.eval_interval, eval_batches=args.eval_batches,
         target_error=args.target_error, checkpoint_interval=args.checkpoint_interval,
         network=network, task_options=dict(args.task_option), dtype=args.dtype,
+        data_parallel=args.data_parallel,
     )  # fmt: skip
     feedback = "symmetric" if args.rule == "bptt" else args.feedback
     out = args.out or Path("runs") / f"{args.task}-{args.rule}-{feedback}-s{args.seed}"

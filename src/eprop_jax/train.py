@@ -37,12 +37,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.sharding import Mesh
 
 from . import tasks as task_lib
 from ._checks import check_choice
 from .losses import accuracy, get_loss, masked_mean_readout, rate_regularization
 from .losses import task_loss as compute_task_loss
 from .network import Network, Weights, init_weights, network, simulate
+from .parallel import batch_mesh, batch_shardings, check_divisible, replicate
 from .rules import FEEDBACKS, RULES, make_rule
 from .types import Batch
 
@@ -118,6 +120,8 @@ class TrainConfig:
         network: overrides of :func:`eprop_jax.network` arguments (``n_rec``, ``n_alif``, ...).
         task_options: overrides of the task generator's keyword arguments.
         dtype: ``"float32"`` or ``"float64"``.
+        data_parallel: split every batch over all devices (``parallel.py``); the batch size
+            must be a multiple of the device count.
     """
 
     task: str = "evidence_accumulation"
@@ -141,6 +145,7 @@ class TrainConfig:
     network: dict = dataclasses.field(default_factory=dict)
     task_options: dict = dataclasses.field(default_factory=dict)
     dtype: str = "float32"
+    data_parallel: bool = False
 
 
 def _network_options(preset: dict, overrides: dict) -> dict:
@@ -220,6 +225,7 @@ class Experiment(NamedTuple):
     rule: Callable
     optimizer: optax.GradientTransformation
     dtype: Any
+    mesh: Mesh | None  # data-parallel device mesh, or None for one device
 
 
 def build(config: TrainConfig) -> Experiment:
@@ -258,7 +264,11 @@ def build(config: TrainConfig) -> Experiment:
         decayed = Weights(False, False, True, False, True)
         adam = optax.adamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8,
                            weight_decay=config.adaptive_decay, mask=decayed)  # fmt: skip
-    return Experiment(config, net, sample, loss, classification, rule, adam, dtype)
+    mesh = None
+    if config.data_parallel:
+        mesh = batch_mesh()
+        check_divisible("TrainConfig", config.batch_size, mesh)
+    return Experiment(config, net, sample, loss, classification, rule, adam, dtype, mesh)
 
 
 def _clip(weights: Weights, bounds) -> Weights:
@@ -272,13 +282,20 @@ def _clip(weights: Weights, bounds) -> Weights:
     )
 
 
+def _distribute(exp: Experiment, batch: Batch) -> Batch:
+    """Split the batch over the devices of a data-parallel run (identity on one device)."""
+    if exp.mesh is None:
+        return batch
+    return jax.lax.with_sharding_constraint(batch, batch_shardings(exp.mesh))
+
+
 def make_train_step(exp: Experiment):
     """Return the jit-compiled ``step(weights, opt_state, key) -> (weights, opt_state, metrics)``."""
     dt = exp.net.dt
 
     def step(weights, opt_state, key):
         batch_key, rule_key = jax.random.split(key)
-        batch = exp.sample(batch_key)
+        batch = _distribute(exp, exp.sample(batch_key))
         grads, aux = exp.rule(weights, batch, rule_key)
         updates, opt_state = exp.optimizer.update(grads, opt_state, weights)
         new_weights = _clip(optax.apply_updates(weights, updates), exp.config.weight_bounds)
@@ -302,7 +319,7 @@ def make_evaluate(exp: Experiment):
     n_eval = exp.config.eval_batches
 
     def one(weights, key):
-        batch = exp.sample(key)
+        batch = _distribute(exp, exp.sample(key))
         traj = simulate(exp.net, weights, batch.inputs)
         out = {"eval_loss": compute_task_loss(step_loss, traj.y, batch.targets, batch.mask)}
         if exp.classification:
@@ -454,6 +471,8 @@ def train(
     )
     weights = init_weights(exp.net, init_key, dtype=exp.dtype, feedback_std=cfg.feedback_std)
     opt_state = exp.optimizer.init(weights)
+    if exp.mesh is not None:
+        weights, opt_state = replicate((weights, opt_state), exp.mesh)
     start, metrics = 0, []
     checkpoint = None if out is None else out / "checkpoint.npz"
     metrics_path = None if out is None else out / "metrics.jsonl"
@@ -464,6 +483,8 @@ def train(
                 f"`train`: resume=True but there is no checkpoint.npz in {out}."
             )
         weights, opt_state, start, saved = load_checkpoint(checkpoint, weights, opt_state)
+        if exp.mesh is not None:
+            weights, opt_state = replicate((weights, opt_state), exp.mesh)
         current = json.loads(json.dumps(dataclasses.asdict(cfg)))
         if _comparable(saved) != _comparable(current):
             raise ValueError(
