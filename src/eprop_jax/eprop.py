@@ -52,7 +52,6 @@ from .network import (
     Trajectory,
     cast,
     init_state,
-    input_currents,
     network_step,
     recurrent_mask,
 )
@@ -231,7 +230,8 @@ def eprop_gradients(
 
     def body(carry, xs):
         state, elig, acc = carry
-        current, x, target, m = xs
+        x, target, m = xs
+        current = x @ weights.w_in.T  # per step, so that no (T, B, n) array is ever stored
         pre = jnp.concatenate([x, state.neuron.z], axis=-1)
         state, (y, out) = network_step(net_c, weights, state, current)
         loss_t, dloss_dy = loss_and_grad(y, target, m)
@@ -265,7 +265,7 @@ def eprop_gradients(
         y_window=jnp.zeros((n_batch, n_out), dtype),
     )
     carry0 = (init_state(net, n_batch, dtype), rule.init(n_batch, n_in + n, dtype), acc0)
-    xs = (input_currents(weights, inputs), inputs, targets, mask)
+    xs = (inputs, targets, mask)
     (_, elig, acc), ys = jax.lax.scan(body, carry0, xs)
 
     rate = acc.spikes / (t_steps * n_batch)
