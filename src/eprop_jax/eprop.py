@@ -46,7 +46,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._checks import is_concrete
-from .losses import RateRegularization, StepLoss, mask_count, rate_loss
+from .losses import RateRegularization, StepLoss, mask_count, rate_loss, window_mean
 from .network import (
     Network,
     Trajectory,
@@ -274,7 +274,7 @@ def eprop_gradients(
         target_rate = regularization.target_per_step(net.dt)
         coef = regularization.c_reg * (rate - target_rate) / (t_steps * n_batch)
         grad = grad + coef[:, None] * elig.e_sum
-    y_mean = acc.y_window / jnp.maximum(jnp.sum(mask, axis=0), 1)[:, None]
+    y_mean = window_mean(acc.y_window, mask)
     return OnlineResult(
         grad_in=grad[:, :n_in],
         grad_rec=grad[:, n_in:] * recurrent_mask(n, dtype),

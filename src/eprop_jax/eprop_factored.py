@@ -70,11 +70,10 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from ._checks import check_shape, is_concrete
-from .eprop import LearningRule, OnlineResult
-from .losses import RateRegularization, StepLoss, mask_count, masked_mean_readout, rate_loss
+from ._checks import check_shape
+from .eprop import LearningRule, OnlineResult, alif_rows
+from .losses import RateRegularization, StepLoss, masked_mean_readout, rate_loss, task_loss
 from .network import (
     Network,
     cast,
@@ -85,11 +84,6 @@ from .network import (
     network_step,
     recurrent_mask,
 )
-
-
-def _has_adaptation(beta) -> bool:
-    """False only when every neuron is known to be LIF (beta == 0), so the adjoint can be skipped."""
-    return not is_concrete(beta) or bool(np.any(np.asarray(beta) != 0))
 
 
 def eprop_factored_gradients(
@@ -179,10 +173,10 @@ def eprop_factored_gradients(
     # z_{t-1} for t = 1..T (z_0 = 0): one fused pad + compare, aligned with x_t for the GEMMs.
     z_prev = jnp.pad((u[:-1] > 0).astype(dtype), ((1, 0), (0, 0), (0, 0)))
 
-    norm = mask_count(mask).astype(dtype)
-    task_loss, err = jax.value_and_grad(
-        lambda y_all: jnp.sum(mask * step_loss(y_all, targets)) / norm
-    )(y)  # err = dE/dy_t, (T, B, K); the loss is a sum of per-step terms
+    # err = dE/dy_t, (T, B, K); the loss is a sum of per-step terms
+    loss_value, err = jax.value_and_grad(lambda y_all: task_loss(step_loss, y_all, targets, mask))(
+        y
+    )
     rate = jnp.sum(spike_count, axis=0) / (t_steps * n_batch)
     reg_coef = None
     if regularization.c_reg > 0:
@@ -190,7 +184,7 @@ def eprop_factored_gradients(
         reg_coef = regularization.c_reg * (rate - target_rate) / (t_steps * n_batch)
 
     feedback = (1 - kappa) * feedback_matrix.T  # (K, n): L-tilde_t = err_bar_t @ feedback
-    adaptive = _has_adaptation(net.neuron.beta)
+    adaptive = len(alif_rows(net.neuron.beta)) > 0  # all-LIF networks skip the eps^a adjoint
 
     # Reverse: the kappa filter, the eps^a adjoint and the alpha filter in one scan.
     def backward(carry, xs):
@@ -226,7 +220,7 @@ def eprop_factored_gradients(
         grad_rec=grad_rec,
         grad_out=grad_out,
         grad_bias=grad_bias,
-        task_loss=task_loss,
+        task_loss=loss_value,
         reg_loss=rate_loss(regularization, rate, net.dt),
         rate=rate,
         y_mean=masked_mean_readout(y, mask),

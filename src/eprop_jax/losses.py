@@ -100,7 +100,12 @@ def mean_rate(z: jax.Array) -> jax.Array:
 
 def masked_mean_readout(y: jax.Array, mask: jax.Array) -> jax.Array:
     """Time average of ``y`` over the learning window, shape ``(B, K)``."""
-    return jnp.sum(mask[..., None] * y, axis=0) / jnp.maximum(jnp.sum(mask, axis=0), 1)[:, None]
+    return window_mean(jnp.sum(mask[..., None] * y, axis=0), mask)
+
+
+def window_mean(y_window_sum: jax.Array, mask: jax.Array) -> jax.Array:
+    """Divide a per-trial sum over the learning window, shape ``(B, K)``, by the window length."""
+    return y_window_sum / jnp.maximum(jnp.sum(mask, axis=0), 1)[:, None]
 
 
 def accuracy(y_mean: jax.Array, targets: jax.Array, mask: jax.Array) -> jax.Array:
