@@ -54,11 +54,35 @@ def test_compare_prints_alignment_json(capsys):
     result = json.loads(capsys.readouterr().out)
     table = result["alignment"]
     assert set(table) == {"eprop/symmetric", "eprop/random", "eprop/adaptive",
-                          "eprop-autodiff/symmetric"}  # fmt: skip
+                          "eprop-autodiff/symmetric", "tbptt/K=20"}  # fmt: skip
     assert table["eprop/random"]["w_out"]["cosine"] == pytest.approx(1.0, abs=1e-5)
     assert table["eprop/symmetric"]["w_rec"]["cosine"] == pytest.approx(
         table["eprop-autodiff/symmetric"]["w_rec"]["cosine"], abs=1e-4
     )
+    assert table["eprop/symmetric"]["w_rec"]["cosine_std"] == 0.0  # one batch
+
+
+def test_train_tbptt_then_compare_at_the_trained_weights(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", "evidence_accumulation", "--rule", "tbptt", "--rule-option", "truncation=25",
+            "--iterations", "2", "--batch-size", "2", "--n-rec", "10", "--eval-interval", "0",
+            "--no-progress", "--no-plots", "--out", str(out)]  # fmt: skip
+    assert main(args) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["rule"] == "tbptt" and config["rule_options"] == {"truncation": 25}
+    assert config["feedback"] == "symmetric"
+    capsys.readouterr()
+    args = ["compare", "--run", str(out), "--batches", "2", "--batch-size", "2",
+            "--truncation", "5", "--truncation", "2250", "--rule", "eprop_jax.rules:bptt", "--json"]  # fmt: skip
+    assert main(args) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["task"] == "evidence_accumulation" and "after 2 iterations" in result["weights"]
+    table = result["alignment"]
+    assert {"tbptt/K=5", "tbptt/K=2250", "eprop_jax.rules:bptt"} <= set(table)
+    for matrix in ("w_in", "w_rec", "w_out"):  # a window covering the trial and BPTT itself
+        assert table["tbptt/K=2250"][matrix]["cosine"] == pytest.approx(1.0, abs=1e-4)
+        assert table["eprop_jax.rules:bptt"][matrix]["cosine"] == pytest.approx(1.0, abs=1e-6)
+    assert table["tbptt/K=5"]["w_rec"]["cosine"] < 0.999
 
 
 def test_help_documents_every_option(capsys):

@@ -44,10 +44,11 @@ NAMES = [
     "02_sine_waves.ipynb",
     "03_infinite_loop.ipynb",
     "04_handwriting.ipynb",
+    "05_writing_a_rule.ipynb",
 ]
 
 
-def test_the_four_notebooks_exist():
+def test_the_notebooks_exist():
     assert sorted(_load_generator().NOTEBOOKS) == NAMES
     assert sorted(p.name for p in NOTEBOOK_DIR.glob("*.ipynb")) == NAMES
 
@@ -102,10 +103,16 @@ def test_notebook_runs(name, tmp_path):
     assert all(cell.execution_count for cell in nb.cells if cell.cell_type == "code")
     assert not [out for out in outputs if out.output_type == "error"]
     images = [out for out in outputs if "image/png" in out.get("data", {})]
+    text = "".join(out.get("text", "") for out in outputs)
+    if name == "05_writing_a_rule.ipynb":
+        # the alignment bars and the learning curves; the float64 check printed its errors
+        assert len(images) >= 2, f"only {len(images)} figures were displayed"
+        assert "w_rec: max relative difference" in text
+        return
     # one trial of the task, the gradient check before and after training, the learning curve,
     # the trial before and after training (snapshot or readout) and the weights
     assert len(images) >= 7, f"only {len(images)} figures were displayed"
-    assert "smoke mode: True" in "".join(out.get("text", "") for out in outputs)
+    assert "smoke mode: True" in text
 
 
 def _execute(source: Path, target: Path, scratch: Path) -> None:

@@ -45,6 +45,8 @@ from .rules import eprop as eprop
 from .rules import eprop_autodiff as eprop_autodiff
 from .rules import eprop_factored as eprop_factored
 from .rules import make_rule as make_rule
+from .rules import register_rule as register_rule
+from .rules import truncated_bptt as truncated_bptt
 from .surrogates import Surrogate as Surrogate
 from .surrogates import pseudo_derivative as pseudo_derivative
 from .surrogates import spike_function as spike_function

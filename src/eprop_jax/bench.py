@@ -13,6 +13,7 @@ regularisation on):
 ``eprop``       online e-prop (:func:`~eprop_jax.rules.eprop`), memory flat in T
 ``eprop-factored``  the same gradient offline and factored (fast, memory O(T B n))
 ``eprop-autodiff``  stop-gradient autodiff (same gradients as ``eprop``)
+``tbptt``       truncated BPTT with windows of 100 steps (memory O(window))
 ``train-step``  one full training iteration (task sampling excluded) with online e-prop
 ============== =================================================================
 
@@ -40,7 +41,8 @@ SIZES = {
     "large": {"n_in": 40, "n_rec": 512, "n_alif": 256, "n_out": 2, "T": 1000, "batch": 64},
     "quick": {"n_in": 40, "n_rec": 100, "n_alif": 50, "n_out": 2, "T": 500, "batch": 16},
 }  # fmt: skip
-METHODS = ("forward", "bptt", "eprop", "eprop-factored", "eprop-autodiff", "train-step")
+METHODS = ("forward", "bptt", "eprop", "eprop-factored", "eprop-autodiff", "tbptt", "train-step")
+TBPTT_WINDOW = 100
 
 
 def _measure(method: str, size: dict, reps: int, seed: int = 0) -> dict:
@@ -84,6 +86,8 @@ def _measure(method: str, size: dict, reps: int, seed: int = 0) -> dict:
             grads, aux = rule(w, b)
             updates, _ = opt.update(grads, state, w)
             return optax.apply_updates(w, updates), aux.loss
+    elif method == "tbptt":
+        fn = ej.make_rule(method, net, truncation=TBPTT_WINDOW, **options)
     else:
         fn = ej.make_rule(method, net, **options)
     if n_networks > 1:
@@ -137,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         default=["evidence_accumulation", "large"])  # fmt: skip
     parser.add_argument("--reps", type=int, default=5, help="timed calls after compilation")
     parser.add_argument("--memory-series", action="store_true",
-                        help="peak memory of eprop and bptt for T = 1000 ... 16000")  # fmt: skip
+                        help="peak memory of eprop, bptt and tbptt for T = 1000 ... 16000")  # fmt: skip
     parser.add_argument("--networks", type=int, default=1,
                         help="also time this many independent networks at once (vmap over "
                         "weights) for every method, next to one network")  # fmt: skip
@@ -150,14 +154,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     sizes = ["quick"] if args.quick else args.sizes
     reps = 2 if args.quick else args.reps
     for name in sizes:
+        medians = {}
         for method in args.methods:
-            print(json.dumps({"size": name, **run_one(method, SIZES[name], reps)}), flush=True)
+            row = run_one(method, SIZES[name], reps)
+            print(json.dumps({"size": name, **row}), flush=True)
+            if "ms_median" in row:
+                medians[method] = row["ms_median"]
             if args.networks > 1 and method != "train-step":
                 size = {**SIZES[name], "networks": args.networks}
                 print(json.dumps({"size": name, **run_one(method, size, reps)}), flush=True)
+        if "bptt" in medians:  # same run, same machine: the numbers to quote
+            ratios = {m: round(ms / medians["bptt"], 3) for m, ms in medians.items()}
+            print(json.dumps({"size": name, "time_ratio_to_bptt": ratios}), flush=True)
     if args.memory_series and not args.quick:
         for t_steps in (1000, 2000, 4000, 8000, 16000):
-            for method in ("eprop", "bptt"):
+            for method in ("eprop", "bptt", "tbptt"):
                 size = {**SIZES["evidence_accumulation"], "T": t_steps}
                 row = run_one(method, size, 1)
                 print(json.dumps({"size": f"memory_T{t_steps}", **row}), flush=True)

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import tasks as task_lib
-from .rules import FEEDBACKS, RULES
+from .rules import FEEDBACKS, RULES, resolve_rule, takes_feedback
 from .surrogates import SURROGATES
 from .train import TASK_PRESETS, TrainConfig
 
@@ -43,6 +43,16 @@ def _task_option(text: str) -> tuple[str, object]:
         return key, value
 
 
+def _rule_name(text: str) -> str:
+    """A registered rule name, or ``package.module:factory`` (checked when it is built)."""
+    if text not in RULES and ":" not in text:
+        raise argparse.ArgumentTypeError(
+            f"unknown rule {text!r}; expected one of {', '.join(sorted(RULES))} "
+            "or package.module:factory"
+        )
+    return text
+
+
 def _add_train_parser(sub) -> None:
     p = sub.add_parser(
         "train",
@@ -51,9 +61,12 @@ def _add_train_parser(sub) -> None:
         "metrics.jsonl, checkpoint.npz, snapshots, weights and PNG figures to --out.",
     )
     p.add_argument("task", choices=sorted(task_lib.TASKS), help="the task to learn")
-    p.add_argument(
-        "--rule", choices=sorted(RULES), default="eprop", help="learning rule (default: eprop)"
-    )
+    p.add_argument("--rule", type=_rule_name, default="eprop", metavar="RULE",
+                   help=f"learning rule: {', '.join(sorted(RULES))}, or package.module:factory "
+                   "(default: eprop)")  # fmt: skip
+    p.add_argument("--rule-option", type=_task_option, action="append", default=[],
+                   metavar="KEY=VALUE",
+                   help="rule factory argument, e.g. --rule-option truncation=50 for tbptt")  # fmt: skip
     p.add_argument("--feedback", choices=FEEDBACKS, default="random",
                    help="e-prop learning-signal feedback (default: random)")  # fmt: skip
     p.add_argument("--iterations", type=int, help="training iterations (default: task preset)")
@@ -109,7 +122,8 @@ def _train(args) -> int:
 
     network = {k[4:]: v for k, v in vars(args).items() if k.startswith("net_") and v is not None}
     config = TrainConfig(
-        task=args.task, rule=args.rule, feedback=args.feedback, iterations=args.iterations,
+        task=args.task, rule=args.rule, feedback=args.feedback,
+        rule_options=dict(args.rule_option), iterations=args.iterations,
         batch_size=args.batch_size, learning_rate=args.learning_rate, lr_decay=args.lr_decay,
         lr_decay_every=args.lr_decay_every, seed=args.seed,
         c_reg=args.c_reg, f_target=args.f_target, feedback_std=args.feedback_std,
@@ -119,8 +133,9 @@ def _train(args) -> int:
         network=network, task_options=dict(args.task_option), dtype=args.dtype,
         data_parallel=args.data_parallel,
     )  # fmt: skip
-    feedback = "symmetric" if args.rule == "bptt" else args.feedback
-    out = args.out or Path("runs") / f"{args.task}-{args.rule}-{feedback}-s{args.seed}"
+    feedback = args.feedback if takes_feedback(resolve_rule(args.rule)) else "symmetric"
+    rule_tag = args.rule.replace(":", "_")
+    out = args.out or Path("runs") / f"{args.task}-{rule_tag}-{feedback}-s{args.seed}"
     result = train(config, out, resume=args.resume, progress=not args.no_progress)
     final = result.metrics[-1] if result.metrics else {}
     print(f"done: {result.iterations_done} iterations, {result.seconds_per_iteration:.3f} s/iteration"
@@ -147,45 +162,60 @@ def _plot(args) -> int:
 
 
 def _compare(args) -> int:
+    import dataclasses
+
     import jax
 
-    from .compare import alignment, format_alignment
+    from .compare import format_alignment, mean_alignment
     from .losses import rate_regularization
     from .network import init_weights
     from .rules import make_rule
-    from .train import build
+    from .train import build, load_checkpoint, load_config
 
-    exp = build(TrainConfig(task=args.task, batch_size=args.batch_size, seed=args.seed,
-                            network={"n_rec": args.n_rec} if args.n_rec else {}))  # fmt: skip
+    windows = args.truncation or [20]
+    for window in windows:
+        if window < 1:
+            raise ValueError(f"--truncation must be >= 1 step; got {window}.")
+    if args.run is not None:
+        config = dataclasses.replace(load_config(args.run / "config.json"),
+                                     batch_size=args.batch_size, data_parallel=False)  # fmt: skip
+        task = config.task
+    else:
+        task = args.task or "evidence_accumulation"
+        config = TrainConfig(task=task, batch_size=args.batch_size, seed=args.seed,
+                             network={"n_rec": args.n_rec} if args.n_rec else {})  # fmt: skip
+    exp = build(config)
     reg = rate_regularization(exp.config.c_reg, exp.config.f_target)
     key = jax.random.key(args.seed)
     weights = init_weights(exp.net, jax.random.fold_in(key, 2), dtype=exp.dtype,
                            feedback_std=exp.config.feedback_std)  # fmt: skip
-    reference = jax.jit(make_rule("bptt", exp.net, loss=exp.loss, regularization=reg))
+    where = "the initial weights"
+    if args.run is not None:
+        weights, _, iteration, _ = load_checkpoint(args.run / "checkpoint.npz", weights,
+                                                exp.optimizer.init(weights))  # fmt: skip
+        where = f"the weights of {args.run} after {iteration} iterations"
+    common = {"loss": exp.loss, "regularization": reg}
+    reference = make_rule("bptt", exp.net, **common)
     rules = {}
-    for feedback in FEEDBACKS:
-        rules[f"eprop/{feedback}"] = make_rule("eprop", exp.net, loss=exp.loss, feedback=feedback,
-                                               regularization=reg)  # fmt: skip
-    rules["eprop-autodiff/symmetric"] = make_rule("eprop-autodiff", exp.net, loss=exp.loss,
-                                                  regularization=reg)  # fmt: skip
-    rules = {name: jax.jit(rule) for name, rule in rules.items()}
-    sums: dict = {}
-    for b in range(args.batches):
-        batch = exp.sample(jax.random.fold_in(key, 100 + b))
-        ref, _ = reference(weights, batch)
-        for name, rule in rules.items():
-            table = alignment(rule(weights, batch)[0], ref)
-            for matrix, values in table.items():
-                for k, v in values.items():
-                    sums.setdefault(name, {}).setdefault(matrix, {}).setdefault(k, []).append(v)
-    mean = {r: {m: {k: sum(v) / len(v) for k, v in d.items()} for m, d in per.items()}
-            for r, per in sums.items()}  # fmt: skip
+    for name in ["eprop", *args.rule]:
+        if takes_feedback(resolve_rule(name)):
+            for feedback in FEEDBACKS:
+                rules[f"{name}/{feedback}"] = make_rule(name, exp.net, feedback=feedback, **common)
+        else:
+            rules[name] = make_rule(name, exp.net, **common)
+    rules["eprop-autodiff/symmetric"] = make_rule("eprop-autodiff", exp.net, **common)
+    for window in windows:
+        rules[f"tbptt/K={window}"] = make_rule("tbptt", exp.net, truncation=window, **common)
+    batches = (exp.sample(jax.random.fold_in(key, 100 + b)) for b in range(args.batches))
+    table = mean_alignment(rules, weights, batches, reference=reference, key=key)
     if args.json:
-        print(json.dumps({"task": args.task, "batches": args.batches, "alignment": mean}, indent=2))
+        print(json.dumps({"task": task, "batches": args.batches,
+                          "batch_size": exp.config.batch_size, "weights": where,
+                          "alignment": table}, indent=2))  # fmt: skip
     else:
-        print(f"gradient alignment with BPTT, {args.task}, mean over {args.batches} batch(es) "
-              f"of {exp.config.batch_size}")  # fmt: skip
-        print(format_alignment(mean))
+        print(f"gradient alignment with BPTT, {task}, mean ± std over {args.batches} batch(es) "
+              f"of {exp.config.batch_size} at {where}")  # fmt: skip
+        print(format_alignment(table))
     return 0
 
 
@@ -203,9 +233,19 @@ def build_parser() -> argparse.ArgumentParser:
         "compare",
         help="gradient alignment of every rule with BPTT on a task",
         description="Cosine similarity and norm ratio of each rule's gradient to BPTT's, per "
-        "weight matrix, averaged over several batches at the initial weights.",
+        "weight matrix, mean and standard deviation over several batches, at the initial weights "
+        "or those of a training run.",
     )
-    p.add_argument("task", choices=sorted(task_lib.TASKS))
+    p.add_argument("task", nargs="?", choices=sorted(task_lib.TASKS),
+                   help="the task (default: evidence_accumulation, or --run's task)")  # fmt: skip
+    p.add_argument("--run", type=Path, metavar="DIR",
+                   help="compare at the weights of a training run (DIR/checkpoint.npz) instead of "
+                   "the initial weights")  # fmt: skip
+    p.add_argument("--rule", type=_rule_name, action="append", default=[], metavar="RULE",
+                   help="also compare this rule (a name or package.module:factory); repeatable")  # fmt: skip
+    p.add_argument("--truncation", type=int, action="append", metavar="K",
+                   help="also compare truncated BPTT with a window of K steps; repeatable "
+                   "(default: 20)")  # fmt: skip
     p.add_argument("--batches", type=int, default=4, help="batches to average over (default: 4)")
     p.add_argument("--batch-size", type=int, default=8, help="trials per batch (default: 8)")
     p.add_argument("--n-rec", type=int, help="recurrent neurons (default: task preset)")

@@ -13,7 +13,7 @@ cosine below 1 in ``w_in`` and ``w_rec`` (``w_out`` and ``b_out`` are exact in e
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import jax
 import jax.numpy as jnp
@@ -75,12 +75,65 @@ def compare_rules(
     }
 
 
+def mean_alignment(
+    rules: Mapping[str, Rule],
+    weights: Weights,
+    batches: Iterable[Batch],
+    *,
+    reference: Rule,
+    key: jax.Array | None = None,
+) -> dict[str, dict[str, dict[str, float]]]:
+    """:func:`compare_rules` over several batches: mean and standard deviation of each figure.
+
+    Returns:
+        ``{rule_name: {matrix: {"cosine", "cosine_std", "norm_ratio", "norm_ratio_std"}}}`` (the
+        population standard deviation over batches; 0 for one batch).
+    """
+    if key is None:
+        key = jax.random.key(0)
+    reference = jax.jit(reference)
+    jitted = {name: jax.jit(rule) for name, rule in rules.items()}
+    samples: dict = {}
+    count = 0
+    for index, batch in enumerate(batches):
+        batch_key = jax.random.fold_in(key, index)
+        ref_grads, _ = reference(weights, batch, batch_key)
+        for name, rule in jitted.items():
+            for matrix, values in alignment(rule(weights, batch, batch_key)[0], ref_grads).items():
+                for figure, value in values.items():
+                    samples.setdefault(name, {}).setdefault(matrix, {}).setdefault(figure, [])
+                    samples[name][matrix][figure].append(value)
+        count += 1
+    if count == 0:
+        raise ValueError("`mean_alignment`: `batches` is empty; give at least one batch.")
+    out: dict = {}
+    for name, per_matrix in samples.items():
+        out[name] = {}
+        for matrix, figures in per_matrix.items():
+            entry = {}
+            for figure, values in figures.items():
+                entry[figure] = float(np.mean(values))
+                entry[f"{figure}_std"] = float(np.std(values))
+            out[name][matrix] = entry
+    return out
+
+
 def format_alignment(table: Mapping[str, Mapping[str, Mapping[str, float]]]) -> str:
-    """Render :func:`compare_rules`' output as a plain-text table."""
-    lines = [f"{'rule':<24}{'matrix':<8}{'cosine':>10}{'norm ratio':>12}"]
+    """Render :func:`compare_rules`' or :func:`mean_alignment`'s output as a plain-text table
+    (``mean ± std`` where standard deviations are present)."""
+    width = max([24, *(len(rule) + 2 for rule in table)])
+
+    def cell(m: Mapping[str, float], figure: str) -> str:
+        if f"{figure}_std" in m:
+            return f"{m[figure]:.4f} ± {m[figure + '_std']:.4f}"
+        return f"{m[figure]:.4f}"
+
+    lines = [f"{'rule':<{width}}{'matrix':<8}{'cosine':>18}{'norm ratio':>18}"]
     for rule, per_matrix in table.items():
         for name, m in per_matrix.items():
-            lines.append(f"{rule:<24}{name:<8}{m['cosine']:>10.4f}{m['norm_ratio']:>12.4f}")
+            lines.append(
+                f"{rule:<{width}}{name:<8}{cell(m, 'cosine'):>18}{cell(m, 'norm_ratio'):>18}"
+            )
     return "\n".join(lines)
 
 

@@ -156,7 +156,12 @@ def eprop_eligibility(
             ) * state.elig_a + psi_prev * elig_v_prev_alif  # Eq. 25
             e = e.at[:, index].add(-psi_alif[..., None] * beta_a * elig_a)  # Eq. 26
         elig_trace = kappa * state.elig_trace + (1 - kappa) * e
-        grad = jnp.einsum("bj,bji->ji", learning_signal, elig_trace)
+        # Outside the learning window L_t is exactly zero: skip the (B, n, P) contraction there.
+        grad = jax.lax.cond(
+            jnp.any(learning_signal != 0),
+            lambda: jnp.einsum("bj,bji->ji", learning_signal, elig_trace),
+            lambda: jnp.zeros(elig_trace.shape[1:], elig_trace.dtype),
+        )
         e_sum = state.e_sum + e.sum(0) if track_e_sum else state.e_sum
         return grad, EpropState(elig_v, elig_a, elig_trace, psi_alif, e_sum)
 
@@ -199,7 +204,7 @@ def eprop_gradients(
     step_loss: StepLoss,
     feedback_matrix: jax.Array,
     regularization: RateRegularization,
-    rule: LearningRule | None = None,
+    eligibility: Callable[[AlifParams, jax.Array], LearningRule] | None = None,
     record: bool = False,
 ) -> OnlineResult:
     """Online e-prop over one batch: one scan, eligibility state in the carry.
@@ -211,7 +216,10 @@ def eprop_gradients(
         step_loss: per-step loss (``losses.mse_step`` / ``losses.cross_entropy_step``).
         feedback_matrix: ``B`` of shape ``(n, K)`` (``weights.w_out.T`` for symmetric e-prop).
         regularization: :class:`~eprop_jax.losses.RateRegularization`.
-        rule: the per-step eligibility rule; defaults to :func:`eprop_eligibility`.
+        eligibility: ``factory(neuron_params, kappa) -> LearningRule``, the per-step eligibility
+            dynamics, called with the neurons' parameters and the readout decay in the weights'
+            dtype; default :func:`eprop_eligibility`. With the rate regularisation on, its state
+            must have an ``e_sum`` field (the sum over steps and batch of the unfiltered trace).
         record: also return the trajectory and the learning signals (memory grows with T).
     """
     dtype = weights.w_rec.dtype
@@ -219,8 +227,10 @@ def eprop_gradients(
     n, n_out = net.n_rec, net.n_out
     net_c = cast(net, dtype)
     kappa = net_c.readout.kappa
-    if rule is None:
+    if eligibility is None:
         rule = eprop_eligibility(net_c.neuron, kappa, track_e_sum=regularization.c_reg > 0)
+    else:
+        rule = eligibility(net_c.neuron, kappa)
     norm = mask_count(mask).astype(dtype)
 
     def loss_at(y, target, m):
@@ -271,6 +281,12 @@ def eprop_gradients(
     rate = acc.spikes / (t_steps * n_batch)
     grad = acc.grad
     if regularization.c_reg > 0:
+        if not hasattr(elig, "e_sum"):
+            raise ValueError(
+                "`eprop_gradients`: the rate regularisation needs the eligibility state to carry "
+                "`e_sum` (the summed unfiltered trace); the custom `eligibility` rule's state "
+                f"{type(elig).__name__} has none. Add it, or set c_reg = 0."
+            )
         target_rate = regularization.target_per_step(net.dt)
         coef = regularization.c_reg * (rate - target_rate) / (t_steps * n_batch)
         grad = grad + coef[:, None] * elig.e_sum

@@ -14,13 +14,22 @@ name                gradient of :math:`E = E_{task} + E_{reg}` for ``w_in`` and 
                     exact, fastest, but memory grows with T
 ``eprop-autodiff``  ``jax.grad`` with ``stop_gradient`` on :math:`z_{t-1}` in the recurrent
                     input and in the reset (not in the adaptation); equals ``eprop`` exactly
+``tbptt``           truncated BPTT: exact inside windows of ``truncation`` steps, no gradient
+                    through the state at window boundaries (``truncated_bptt.py``)
 =================== ==========================================================================
 
 Feedback (e-prop rules only): ``symmetric`` (:math:`B = W^{out\top}`), ``random`` (fixed
 :math:`B` = ``weights.b_fb``), ``adaptive`` (``b_fb`` receives the transpose of ``w_out``'s gradient,
 Kolen-Pollack; with equal weight decay on both, :math:`B \to W^{out\top}`; the decay belongs to the
-optimiser). In every rule ``w_out`` and ``b_out`` get their exact gradient, and the diagonal of
-``w_rec`` gets zero.
+optimiser), or any function ``weights -> B`` of shape ``(n_rec, n_out)``. In every rule ``w_out``
+and ``b_out`` get their exact gradient, and the diagonal of ``w_rec`` gets zero.
+
+Writing a new rule: either a function with the signature above, or :func:`eprop` with a custom
+``feedback`` function and/or a custom ``eligibility`` (a :class:`~eprop_jax.eprop.LearningRule`
+factory, the per-step synapse dynamics). :func:`register_rule` makes it available by name to
+:func:`make_rule`, the trainer, ``eprop-jax train --rule`` and ``eprop-jax compare``; a rule factory
+can also be named as ``"package.module:function"`` without registering it. See
+``notebooks/05_writing_a_rule.ipynb``.
 
 References:
     Bellec et al. 2020, Nat. Commun. 11:3625; Supplementary Note 1 (e-prop via autodiff).
@@ -28,14 +37,17 @@ References:
 
 from __future__ import annotations
 
+import importlib
+import inspect
 from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ._checks import check_choice, check_finite, check_shape
-from .eprop import eprop_gradients
+from .eprop import LearningRule, eprop_gradients
 from .eprop_factored import eprop_factored_gradients
 from .losses import (
     RateRegularization,
@@ -47,6 +59,8 @@ from .losses import (
     task_loss,
 )
 from .network import Network, Trajectory, Weights, check_inputs, check_weights, simulate
+from .neurons import AlifParams
+from .truncated_bptt import truncated_bptt_gradients
 from .types import Batch
 
 FEEDBACKS = ("symmetric", "random", "adaptive")
@@ -66,6 +80,23 @@ class RuleAux(NamedTuple):
 
 
 Rule = Callable[..., tuple[Weights, RuleAux]]
+FeedbackFn = Callable[[Weights], jax.Array]
+EligibilityFactory = Callable[[AlifParams, jax.Array], LearningRule]
+
+
+def _feedback_matrix(api: str, net: Network, weights: Weights, feedback) -> jax.Array:
+    """The learning-signal matrix ``B`` (n_rec, n_out) of a feedback mode or function."""
+    if feedback == "symmetric":
+        return weights.w_out.T
+    if not callable(feedback):
+        return weights.b_fb
+    b_matrix = feedback(weights)
+    if getattr(b_matrix, "shape", None) != (net.n_rec, net.n_out):
+        raise ValueError(
+            f"`{api}`: the feedback function must return B of shape (n_rec, n_out) = "
+            f"{(net.n_rec, net.n_out)}; got {getattr(b_matrix, 'shape', type(b_matrix))}."
+        )
+    return b_matrix
 
 
 def check_batch(api: str, net: Network, weights: Weights, batch: Batch) -> None:
@@ -165,12 +196,13 @@ def eprop(
     net: Network,
     *,
     loss: str = "mse",
-    feedback: str = "symmetric",
+    feedback: str | FeedbackFn = "symmetric",
     regularization: RateRegularization | None = None,
     record: bool = False,
     implementation: str = "online",
+    eligibility: EligibilityFactory | None = None,
 ) -> Rule:
-    """e-prop: eligibility traces times learning signals (Bellec et al. 2020, Eq. 28).
+    r"""e-prop: eligibility traces times learning signals (Bellec et al. 2020, Eq. 28).
 
     ``implementation="online"`` computes traces and gradients forward in one scan; memory does
     not grow with the number of steps (unless ``record``). ``"factored"`` computes the same
@@ -179,10 +211,16 @@ def eprop(
     Args:
         net: the network.
         loss: ``"mse"`` or ``"cross_entropy"``.
-        feedback: ``"symmetric"``, ``"random"`` or ``"adaptive"`` (module docstring).
+        feedback: ``"symmetric"``, ``"random"``, ``"adaptive"`` (module docstring), or a function
+            ``weights -> B`` of shape ``(n_rec, n_out)`` (the learning signal is
+            :math:`L_t = B\,\partial E/\partial y_t`; ``b_fb`` gets no gradient).
         regularization: firing-rate regularisation (default none).
         record: also return the trajectory and the learning signals (online only).
         implementation: ``"online"`` or ``"factored"``.
+        eligibility: ``factory(neuron_params, kappa) -> LearningRule``, the per-step eligibility
+            dynamics (online only; default :func:`~eprop_jax.eprop.eprop_eligibility`). Its state
+            must have an ``e_sum`` field (the summed unfiltered trace) when the rate
+            regularisation is on.
 
     Example:
         >>> from eprop_jax import network, init_weights, Batch
@@ -194,21 +232,32 @@ def eprop(
         (8, 8)
     """
     api = "eprop"
-    check_choice(api, "feedback", feedback, FEEDBACKS)
+    if not callable(feedback):
+        check_choice(api, "feedback", feedback, FEEDBACKS)
     check_choice(api, "implementation", implementation, IMPLEMENTATIONS)
     if record and implementation == "factored":
         raise ValueError(f"`{api}`: record=True needs implementation='online'.")
-    gradients = eprop_gradients if implementation == "online" else eprop_factored_gradients
+    if eligibility is not None and implementation == "factored":
+        raise ValueError(
+            f"`{api}`: a custom `eligibility` needs implementation='online' (the factored path "
+            "hard-codes the ALIF eligibility of Eqs. 13-26)."
+        )
     step_loss = get_loss(loss)
     reg = regularization or rate_regularization()
+    options: dict = {"record": record}
+    if implementation == "online":
+        gradients = eprop_gradients
+        options["eligibility"] = eligibility
+    else:
+        gradients = eprop_factored_gradients
 
     def rule(weights: Weights, batch: Batch, key: jax.Array | None = None):
         check_batch(api, net, weights, batch)
         batch = _cast_batch(batch, weights.w_rec.dtype)
-        b_matrix = weights.w_out.T if feedback == "symmetric" else weights.b_fb
+        b_matrix = _feedback_matrix(api, net, weights, feedback)
         res = gradients(
             net, weights, *batch, step_loss=step_loss, feedback_matrix=b_matrix,
-            regularization=reg, record=record,
+            regularization=reg, **options,
         )  # fmt: skip
         b_fb_grad = res.grad_out.T if feedback == "adaptive" else jnp.zeros_like(weights.b_fb)
         grads = Weights(res.grad_in, res.grad_rec, res.grad_out, res.grad_bias, b_fb_grad)
@@ -225,25 +274,144 @@ def eprop_factored(net: Network, **options) -> Rule:
     return eprop(net, implementation="factored", **options)
 
 
+def truncated_bptt(
+    net: Network,
+    *,
+    truncation: int = 50,
+    loss: str = "mse",
+    regularization: RateRegularization | None = None,
+    stop_reset_gradient: bool = False,
+) -> Rule:
+    """Truncated BPTT: exact gradients inside windows of ``truncation`` steps, no gradient through
+    the state at window boundaries (``truncated_bptt.py``). ``truncation >= T`` is :func:`bptt`.
+
+    Memory grows with ``truncation``, not with the sequence length.
+
+    Example:
+        >>> from eprop_jax import network, init_weights, Batch
+        >>> net = network(3, 8, 2, n_alif=4)
+        >>> w = init_weights(net, jax.random.key(0))
+        >>> batch = Batch(jnp.ones((20, 2, 3)), jnp.zeros((20, 2, 2)), jnp.ones((20, 2)))
+        >>> grads, aux = truncated_bptt(net, truncation=5)(w, batch)
+        >>> grads.w_in.shape
+        (8, 3)
+    """
+    api = "truncated_bptt"
+    if (
+        isinstance(truncation, bool)
+        or not isinstance(truncation, (int, np.integer))
+        or (truncation < 1)
+    ):
+        raise ValueError(
+            f"`{api}`: `truncation` must be a positive integer number of steps; got {truncation!r}."
+        )
+    step_loss = get_loss(loss)
+    reg = regularization or rate_regularization()
+
+    def rule(weights: Weights, batch: Batch, key: jax.Array | None = None):
+        check_batch(api, net, weights, batch)
+        batch = _cast_batch(batch, weights.w_rec.dtype)
+        res = truncated_bptt_gradients(
+            net, weights, *batch, truncation=int(truncation), step_loss=step_loss,
+            regularization=reg, stop_reset_gradient=stop_reset_gradient,
+        )  # fmt: skip
+        aux = RuleAux(res.task_loss + res.reg_loss, res.task_loss, res.reg_loss, res.y_mean,
+                      res.rate)  # fmt: skip
+        return res.grads, aux
+
+    return rule
+
+
 RULES: dict[str, Callable[..., Rule]] = {
     "bptt": bptt,
+    "tbptt": truncated_bptt,
     "eprop": eprop,
     "eprop-factored": eprop_factored,
     "eprop-autodiff": eprop_autodiff,
 }
 
 
-def make_rule(name: str, net: Network, **options) -> Rule:
-    """Build the rule called ``name`` (a key of :data:`RULES`) with keyword ``options``.
+def register_rule(name: str, factory: Callable[..., Rule], *, overwrite: bool = False) -> None:
+    """Make a rule factory available by ``name`` to :func:`make_rule`, the trainer and the CLI.
 
-    ``feedback`` is accepted only by the e-prop rules; passing it to ``bptt`` raises.
+    ``factory(net, *, loss, regularization, [feedback,] **options) -> rule`` builds a rule with
+    the signature ``grads, aux = rule(weights, batch, key)``. A factory without a ``feedback``
+    keyword (and without ``**kwargs``) is a rule with no feedback choice, like ``bptt``.
+
+    Example:
+        >>> from eprop_jax import eprop
+        >>> register_rule("eprop-sign-concordant", lambda net, **kw: eprop(
+        ...     net, feedback=lambda w: jnp.sign(w.w_out.T) * jnp.abs(w.b_fb),
+        ...     **{k: v for k, v in kw.items() if k != "feedback"}), overwrite=True)
+        >>> "eprop-sign-concordant" in RULES
+        True
     """
-    check_choice("make_rule", "rule", name, tuple(RULES))
-    if name == "bptt" and options.get("feedback", "symmetric") != "symmetric":
+    if not isinstance(name, str) or not name or ":" in name:
         raise ValueError(
-            f"`make_rule`: rule 'bptt' has no feedback option; got feedback={options['feedback']!r}."
-            " Use rule 'eprop' or 'eprop-autodiff' for random or adaptive feedback."
+            f"`register_rule`: `name` must be a non-empty string without ':'; got {name!r}."
         )
-    if name == "bptt":
-        options.pop("feedback", None)
-    return RULES[name](net, **options)
+    if not callable(factory):
+        raise ValueError(
+            f"`register_rule`: `factory` must be callable; got {type(factory).__name__}."
+        )
+    if name in RULES and not overwrite:
+        raise ValueError(
+            f"`register_rule`: a rule named {name!r} exists already; pass overwrite=True to replace it."
+        )
+    RULES[name] = factory
+
+
+def resolve_rule(name: str) -> Callable[..., Rule]:
+    """The factory of a registered rule, or of ``"package.module:function"`` (imported)."""
+    if isinstance(name, str) and ":" in name and name not in RULES:
+        module_name, _, attr = name.partition(":")
+        try:
+            factory = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as err:
+            raise ValueError(
+                f"`make_rule`: cannot import rule factory {name!r} ('package.module:function'): {err}"
+            ) from err
+        if not callable(factory):
+            raise ValueError(f"`make_rule`: {name!r} is not callable.")
+        return factory
+    check_choice("make_rule", "rule", name, tuple(RULES))
+    return RULES[name]
+
+
+def takes_feedback(factory: Callable) -> bool:
+    """Whether a rule factory has a ``feedback`` choice (a ``feedback`` or ``**kwargs`` keyword)."""
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    return any(p.name == "feedback" or p.kind is p.VAR_KEYWORD for p in params)
+
+
+def make_rule(name: str, net: Network, **options) -> Rule:
+    """Build the rule called ``name`` with keyword ``options``.
+
+    ``name`` is a key of :data:`RULES` (see :func:`register_rule`) or ``"package.module:function"``.
+    ``feedback`` goes only to rules that take it; a non-symmetric ``feedback`` for a rule without
+    one (``bptt``, ``tbptt``) raises.
+    """
+    factory = resolve_rule(name)
+    if not takes_feedback(factory):
+        feedback = options.pop("feedback", "symmetric")
+        if feedback != "symmetric":
+            raise ValueError(
+                f"`make_rule`: rule {name!r} has no feedback option; got feedback={feedback!r}."
+                " Use rule 'eprop' or 'eprop-autodiff' for random or adaptive feedback."
+            )
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        params = None
+    if params is not None and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        accepted = [k for k, p in params.items() if p.kind is p.KEYWORD_ONLY]
+        unknown = sorted(set(options) - set(accepted))
+        if unknown:
+            raise ValueError(
+                f"`make_rule`: rule {name!r} has no option(s) {', '.join(map(repr, unknown))}; "
+                f"it accepts {', '.join(map(repr, accepted)) or 'none'}."
+            )
+    return factory(net, **options)

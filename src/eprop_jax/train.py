@@ -45,7 +45,7 @@ from .losses import accuracy, get_loss, masked_mean_readout, rate_regularization
 from .losses import task_loss as compute_task_loss
 from .network import Network, Weights, init_weights, network, simulate
 from .parallel import batch_mesh, batch_shardings, check_divisible, replicate
-from .rules import FEEDBACKS, RULES, make_rule
+from .rules import FEEDBACKS, make_rule, resolve_rule, takes_feedback
 from .types import Batch
 
 #: Per-task defaults: network, loss, task options and optimisation. Anything can be overridden.
@@ -99,8 +99,13 @@ class TrainConfig:
 
     Attributes:
         task: a task name (``eprop_jax.tasks.TASKS``).
-        rule: ``"eprop"``, ``"eprop-autodiff"`` or ``"bptt"``.
-        feedback: ``"symmetric"``, ``"random"`` or ``"adaptive"`` (e-prop rules).
+        rule: a rule name (``eprop_jax.rules.RULES``: ``"eprop"``, ``"eprop-factored"``,
+            ``"eprop-autodiff"``, ``"bptt"``, ``"tbptt"``, or one added with ``register_rule``) or
+            ``"package.module:factory"``.
+        feedback: ``"symmetric"``, ``"random"`` or ``"adaptive"`` (rules with a feedback choice;
+            others train with ``"symmetric"``).
+        rule_options: extra keyword arguments of the rule factory (e.g. ``{"truncation": 50}``
+            for ``"tbptt"``).
         iterations: number of training iterations (batches).
         batch_size: trials per batch.
         learning_rate: Adam step size.
@@ -127,6 +132,7 @@ class TrainConfig:
     task: str = "evidence_accumulation"
     rule: str = "eprop"
     feedback: str = "random"
+    rule_options: dict = dataclasses.field(default_factory=dict)
     iterations: int | None = None
     batch_size: int | None = None
     learning_rate: float | None = None
@@ -160,11 +166,11 @@ def resolve(config: TrainConfig) -> TrainConfig:
     """Fill ``None`` fields from the task preset and validate everything (``ValueError``)."""
     api = "TrainConfig"
     check_choice(api, "task", config.task, tuple(task_lib.TASKS))
-    check_choice(api, "rule", config.rule, tuple(RULES))
+    factory = resolve_rule(config.rule)
     check_choice(api, "feedback", config.feedback, FEEDBACKS)
     check_choice(api, "dtype", config.dtype, ("float32", "float64"))
     preset = TASK_PRESETS[config.task]
-    feedback = "symmetric" if config.rule == "bptt" else config.feedback
+    feedback = config.feedback if takes_feedback(factory) else "symmetric"
 
     def pick(name):
         value = getattr(config, name)
@@ -183,6 +189,7 @@ def resolve(config: TrainConfig) -> TrainConfig:
         else preset["target_error"],
         network=_network_options(preset["network"], config.network),
         task_options=dict(config.task_options),
+        rule_options=dict(config.rule_options),
         weight_bounds=None if config.weight_bounds is None else tuple(config.weight_bounds),
     )  # fmt: skip
     if not 0 < resolved.lr_decay <= 1:
@@ -253,7 +260,8 @@ def build(config: TrainConfig) -> Experiment:
     net = network(probe.inputs.shape[-1], n_rec, probe.targets.shape[-1], **net_options)
     loss = "cross_entropy" if classification else "mse"
     reg = rate_regularization(config.c_reg, config.f_target)
-    rule = make_rule(config.rule, net, loss=loss, feedback=config.feedback, regularization=reg)
+    rule = make_rule(config.rule, net, loss=loss, feedback=config.feedback, regularization=reg,
+                     **config.rule_options)  # fmt: skip
     learning_rate = config.learning_rate
     if config.lr_decay < 1:
         learning_rate = optax.exponential_decay(
