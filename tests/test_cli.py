@@ -113,3 +113,25 @@ def test_bench_quick_prints_one_json_object_per_measurement(capsys):
         assert "error" not in row, row
         assert row["ms_median"] > 0 and row["compile_s"] > 0 and row["peak_rss_mb"] > 100
         assert (row["n_rec"], row["T"], row["batch"]) == (100, 500, 16)
+
+
+def test_train_nest_compatible_runs_the_nest_tutorial(tmp_path, capsys):
+    out = tmp_path / "nest"
+    args = ["train", "sine_waves", "--nest-compatible", "--iterations", "3", "--no-progress",
+            "--out", str(out)]  # fmt: skip
+    assert main(args) == 0
+    assert "done: 3 iterations in NEST mode" in capsys.readouterr().out
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [m["iteration"] for m in metrics] == [1, 2, 3]
+    assert all(m["loss"] > 0 for m in metrics)
+    for name in ("config.json", "summary.json", "weights_final.npz", "learning_curve.png"):
+        assert (out / name).is_file(), name
+
+
+def test_nest_compatible_refuses_options_it_cannot_honour(tmp_path, capsys):
+    args = ["train", "sine_waves", "--nest-compatible", "--rule", "bptt", "--n-rec", "5",
+            "--out", str(tmp_path)]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "--nest-compatible runs NEST's tutorial with its own parameters" in err
+    assert "--rule" in err and "n_rec" in err

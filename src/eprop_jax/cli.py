@@ -76,7 +76,7 @@ def _add_train_parser(sub) -> None:
                    help="multiply the learning rate by this every --lr-decay-every iterations "
                    "(default: 0.7 for evidence accumulation, else 1 = constant)")  # fmt: skip
     p.add_argument("--lr-decay-every", type=int, default=100, help="(default: 100)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--seed", type=int, help="random seed (default: 0; 1 with --nest-compatible)")
     p.add_argument(
         "--out", type=Path, help="output directory (default: runs/TASK-RULE-FEEDBACK-sSEED)"
     )
@@ -102,7 +102,12 @@ def _add_train_parser(sub) -> None:
     p.add_argument(
         "--resume", action="store_true", help="continue from --out/checkpoint.npz, bit for bit"
     )
-    p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    p.add_argument("--dtype", choices=("float32", "float64"),
+                   help="(default: float32; float64 with --nest-compatible)")  # fmt: skip
+    p.add_argument("--nest-compatible", action="store_true",
+                   help="run NEST 3.10's e-prop tutorial for TASK number for number (its "
+                   "parameters, seeds, inputs and update conventions; eprop_jax.nest); "
+                   "--iterations, --batch-size, --seed, --dtype and --out apply")  # fmt: skip
     p.add_argument("--data-parallel", action="store_true",
                    help="split every batch over all visible devices (GPUs, or hosts after "
                    "jax.distributed.initialize)")  # fmt: skip
@@ -117,9 +122,61 @@ def _add_train_parser(sub) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
+NEST_DEFAULT_ITERATIONS = {"evidence_accumulation": 50}  # the v3.10 scripts; others: 200
+
+
+def _train_nest(args) -> int:
+    from tqdm.auto import tqdm
+
+    from . import nest
+    from .plotting import plot_learning_curve
+
+    ignored = [name for name in ("rule_option", "task_option", "weight_bounds", "learning_rate")
+               if getattr(args, name)]  # fmt: skip
+    ignored += [k[4:] for k, v in vars(args).items() if k.startswith("net_") and v is not None]
+    if args.rule != "eprop" or ignored or args.resume or args.data_parallel:
+        raise ValueError(
+            "--nest-compatible runs NEST's tutorial with its own parameters; only --iterations, "
+            "--batch-size, --seed, --dtype, --out, --no-plots and --no-progress apply (got "
+            f"{', '.join(['--rule'] * (args.rule != 'eprop') + ignored) or '--resume'})."
+        )
+    iterations = args.iterations or NEST_DEFAULT_ITERATIONS.get(args.task, 200)
+    seed = 1 if args.seed is None else args.seed
+    out = args.out or Path("runs") / f"{args.task}-nest-s{seed}"
+    classification = args.task == "evidence_accumulation"
+    bar = tqdm(total=iterations, desc=f"{args.task} [NEST mode]", disable=args.no_progress)
+
+    def on_iteration(iteration: int, loss: float) -> None:
+        bar.set_postfix(loss=f"{loss:.4g}")
+        bar.n = min(iteration + 1, iterations)
+        bar.refresh()
+
+    summary = nest.train_nest_tutorial(
+        args.task, iterations, args.batch_size, seed, out, dtype=args.dtype or "float64",
+        validate_every=10 if classification else None,
+        test_iterations=4 if classification else 0, callback=on_iteration,
+    )  # fmt: skip
+    bar.close()
+    print(f"done: {summary['iterations']} iterations in NEST mode, "
+          f"{summary['seconds_per_iteration']:.3f} s/iteration; "
+          f"final loss {summary['final_loss']:.6g}")  # fmt: skip
+    if not args.no_plots:
+        metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()
+                   if line.strip()]  # fmt: skip
+        fig = plot_learning_curve(metrics, "regression")
+        fig.savefig(out / "learning_curve.png", dpi=120)
+        print(f"figures: {out / 'learning_curve.png'}")
+    print(f"outputs in {out}")
+    return 0
+
+
 def _train(args) -> int:
     from .train import train
 
+    if args.nest_compatible:
+        return _train_nest(args)
+    args.seed = 0 if args.seed is None else args.seed
+    args.dtype = args.dtype or "float32"
     network = {k[4:]: v for k, v in vars(args).items() if k.startswith("net_") and v is not None}
     config = TrainConfig(
         task=args.task, rule=args.rule, feedback=args.feedback,

@@ -1,0 +1,274 @@
+"""Run one of NEST 3.10's e-prop tutorials in NEST and in eprop-jax's NEST mode; compare them.
+
+Both sides get the same model, initial weights, inputs and targets: the tutorial recipe of
+``eprop_jax.nest.nest_tutorial`` (the NEST script's own draws for ``--seed 1``). NEST runs a
+headless network built here from the same dictionaries (spike generators -> parrots -> e-prop
+neurons -> readouts, learning-signal and target connections, a forced final update), so nothing
+of the tutorial scripts is needed. Prints one JSON object: largest weight and loss differences
+and both run times.
+
+Needs ``pip install eprop-jax[nest]`` (``nest-simulator``), e.g. in its own environment::
+
+    python scripts/compare_nest.py --task evidence_accumulation --iterations 5 --batch-size 1
+    python scripts/compare_nest.py --task handwriting --iterations 5
+    # the evidence-accumulation script's own loop: validation / training / test phases
+    python scripts/compare_nest.py --task evidence_accumulation --iterations 12 --batch-size 1 \
+        --validate-every 10 --test-iterations 2
+    # any learning-rate schedule, one rate per iteration
+    python scripts/compare_nest.py --task infinite_loop --iterations 4 --etas 0,5e-3,1e-3,0
+
+Times: NEST's ``Simulate`` wall and CPU seconds per iteration; ours per iteration after the first
+(which compiles).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+
+
+def _import_nest():
+    os.environ.setdefault("PYNEST_QUIET", "1")  # no banner on stdout
+    import nest
+
+    nest.verbosity = nest.VerbosityLevel.FATAL
+    return nest
+
+
+def _generator_changes(values: np.ndarray, offset: float):
+    """Amplitude times/values of a step_rate_generator holding ``values`` from ``offset`` on."""
+    keep = np.ones(len(values), bool)
+    keep[1:] = values[1:] != values[:-1]
+    return (np.flatnonzero(keep) + offset).astype(float), values[keep].astype(float)
+
+
+def run_nest(tut, etas=None) -> dict:
+    """Simulate the tutorial in NEST; return final weights, per-iteration loss and timings.
+
+    ``etas``: optional learning rate per iteration, set with ``nest.SetDefaults`` before each
+    iteration's simulation (as the v3.10 evidence-accumulation script does between phases).
+    """
+    nest = _import_nest()
+
+    n_iter, batch, steps, n_in = tut.inputs.shape
+    n_seq = n_iter * batch
+    nest.ResetKernel()
+    nest.verbosity = nest.VerbosityLevel.FATAL
+    nest.set(**tut.kernel, print_time=False, total_num_virtual_procs=1)
+    gen_in = nest.Create("spike_generator", n_in)
+    parrots = nest.Create("parrot_neuron", n_in)
+    rec = None
+    for model, n, params in tut.populations:
+        params = dict(params)
+        tau_m = np.broadcast_to(np.asarray(params.pop("tau_m"), float), (n,))
+        pop = nest.Create(model, n, [{**params, "tau_m": float(t)} for t in tau_m])
+        rec = pop if rec is None else rec + pop
+    out = nest.Create("eprop_readout_bsshslm_2020", tut.n_out, tut.readout)
+    gen_target = nest.Create("step_rate_generator", tut.n_out)
+    mm = nest.Create(
+        "multimeter",
+        {"interval": 1.0, "start": 4.0, "record_from": ["readout_signal", "target_signal"]},
+    )
+    nest.SetDefaults(
+        "eprop_synapse_bsshslm_2020",
+        {
+            "optimizer": tut.synapse["optimizer"],
+            "average_gradient": tut.synapse["average_gradient"],
+        },
+    )
+    base = {
+        "synapse_model": "eprop_synapse_bsshslm_2020",
+        "delay": 1.0,
+        "tau_m_readout": tut.synapse["tau_m_readout"],
+    }
+    all_to_all = {"rule": "all_to_all", "allow_autapses": False}
+    static = {"synapse_model": "static_synapse", "delay": 1.0}
+    nest.Connect(gen_in, parrots, {"rule": "one_to_one"}, static)
+    nest.Connect(parrots, rec, all_to_all, {**base, "weight": tut.w_in})
+    nest.Connect(rec, rec, all_to_all, {**base, "weight": tut.w_rec})
+    nest.Connect(rec, out, all_to_all, {**base, "weight": tut.w_out})
+    nest.Connect(
+        out,
+        rec,
+        all_to_all,
+        {
+            "synapse_model": "eprop_learning_signal_connection_bsshslm_2020",
+            "delay": 1.0,
+            "weight": tut.feedback,
+        },
+    )
+    rate = {"synapse_model": "rate_connection_delayed", "delay": 1.0}
+    nest.Connect(gen_target, out, {"rule": "one_to_one"}, {**rate, "receptor_type": 2})
+    if tut.readout["loss"] == "cross_entropy":
+        nest.Connect(out, out, all_to_all, {**rate, "receptor_type": 1, "weight": 1.0})
+    nest.Connect(mm, out, "all_to_all", static)
+    flat = tut.inputs.reshape(n_seq * steps, n_in)
+    timeline = np.arange(n_seq * steps, dtype=float) + 1.0  # offset_gen = 1
+    gen_in.set([{"spike_times": timeline[flat[:, i]].astype(np.float32)} for i in range(n_in)])
+    targets = tut.targets.reshape(n_seq * steps, tut.n_out)
+    params = []
+    for o in range(tut.n_out):
+        times, values = _generator_changes(targets[:, o], 4.0)  # total_offset = 4
+        params.append({"amplitude_times": times, "amplitude_values": values})
+    gen_target.set(params)
+    final = nest.Create("spike_generator", {"spike_times": [n_seq * steps + 6.0]})
+    nest.Connect(final, parrots + rec, "all_to_all", {"weight": 1000.0})
+
+    def matrix(pre, post):
+        conns = nest.GetConnections(pre, post).get(["source", "target", "weight"])
+        w = np.zeros((len(post), len(pre)))
+        w[
+            np.array(conns["target"]) - min(post.tolist()),
+            np.array(conns["source"]) - min(pre.tolist()),
+        ] = conns["weight"]
+        return w
+
+    wall, cpu = time.perf_counter(), time.process_time()
+    if etas is None:
+        nest.Simulate(n_seq * steps + 8.0)
+    else:
+        for eta in etas:
+            optimizer = {**tut.synapse["optimizer"], "eta": float(eta)}
+            nest.SetDefaults("eprop_synapse_bsshslm_2020", {"optimizer": optimizer})
+            nest.Simulate(float(batch * steps))
+        nest.Simulate(8.0)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    events = mm.get("events")
+    senders = np.asarray(events["senders"])
+    order = np.argsort(np.asarray(events["times"]), kind="stable")
+
+    def trace(name):
+        vals = np.asarray(events[name])[order]
+        snd = senders[order]
+        return np.stack([vals[snd == s][: n_seq * steps] for s in np.unique(snd)])
+
+    signal = trace("readout_signal").reshape(tut.n_out, n_iter, batch, steps)
+    target = trace("target_signal").reshape(tut.n_out, n_iter, batch, steps)
+    if tut.readout["loss"] == "cross_entropy":
+        window = int(tut.kernel["eprop_learning_window"])
+        s, t = signal[..., -window:], target[..., -window:]
+        loss = -np.mean(np.sum(t * np.log(s), axis=0), axis=(1, 2))
+    else:
+        loss = 0.5 * np.mean(np.sum((signal - target) ** 2, axis=3), axis=(0, 2))
+    return {
+        "w_in": matrix(parrots, rec),
+        "w_rec": matrix(rec, rec),
+        "w_out": matrix(rec, out),
+        "loss": loss,
+        "seconds": wall,
+        "cpu_seconds": cpu,
+    }
+
+
+def run_jax(tut, etas=None) -> dict:
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    from eprop_jax import nest as nest_mode
+
+    net, config = nest_mode.tutorial_network(tut)
+    weights = nest_mode.nest_weights(tut.w_in, tut.w_rec, tut.w_out, tut.feedback)
+    cpu = time.process_time()
+    run = nest_mode.nest_train(net, config, weights, tut.inputs, tut.targets, etas=etas)
+    cpu = time.process_time() - cpu
+    return {
+        "w_in": np.asarray(run.weights.w_in),
+        "w_rec": np.asarray(run.weights.w_rec),
+        "w_out": np.asarray(run.weights.w_out),
+        "loss": run.loss,
+        "seconds": run.seconds,
+        "compile_seconds": run.compile_seconds,
+        "cpu_seconds_incl_compile": cpu,
+    }
+
+
+def compare(
+    task: str,
+    iterations: int,
+    batch_size: int | None,
+    seed: int,
+    etas=None,
+    validate_every: int | None = None,
+    test_iterations: int = 0,
+) -> dict:
+    from eprop_jax import nest as nest_mode
+
+    data = nest_mode.nest_handwriting_data() if task == "handwriting" else None
+    extra = {}
+    if task == "evidence_accumulation":
+        extra = {"validate_every": validate_every, "test_iterations": test_iterations}
+    tut = nest_mode.nest_tutorial(task, iterations=iterations, batch_size=batch_size, seed=seed,
+                                  handwriting_data=data, **extra)  # fmt: skip
+    etas = tut.etas if etas is None else etas
+    etas = None if etas is None else [float(e) for e in etas]
+    ref = run_nest(tut, etas=etas)
+    ours = run_jax(tut, etas=etas)
+    result = {
+        "task": task,
+        "iterations": iterations,
+        "batch_size": tut.inputs.shape[1],
+        "seed": seed,
+        "etas": etas,
+    }
+    for name in ("w_in", "w_rec", "w_out"):
+        diff = np.abs(ours[name] - ref[name])
+        result[f"max_abs_diff_{name}"] = float(diff.max())
+        result[f"max_rel_diff_{name}"] = float((diff / np.maximum(np.abs(ref[name]), 1e-12)).max())
+    result["max_abs_weight_change_nest"] = float(
+        max(
+            np.abs(ref[n] - w).max()
+            for n, w in (("w_in", tut.w_in), ("w_rec", tut.w_rec), ("w_out", tut.w_out))
+        )
+    )
+    result["loss_nest"] = ref["loss"].tolist()
+    result["loss_jax"] = ours["loss"].tolist()
+    result["max_abs_diff_loss"] = float(np.abs(ref["loss"] - ours["loss"]).max())
+    n_phases = len(tut.inputs)
+    result["phases"] = len(tut.phases)
+    result["nest_seconds_per_iteration"] = ref["seconds"] / n_phases
+    result["nest_cpu_seconds_per_iteration"] = ref["cpu_seconds"] / n_phases
+    result["jax_seconds_per_iteration"] = ours["seconds"] / max(n_phases - 1, 1)
+    result["jax_compile_seconds"] = ours["compile_seconds"]
+    result["speed_ratio_nest_over_jax"] = (
+        result["nest_seconds_per_iteration"] / result["jax_seconds_per_iteration"]
+    )
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--task",
+        default="evidence_accumulation",
+        choices=("evidence_accumulation", "sine_waves", "infinite_loop", "handwriting"),
+    )
+    parser.add_argument("--iterations", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--validate-every",
+        type=int,
+        default=None,
+        help="evidence accumulation: validation phase every N training iterations",
+    )
+    parser.add_argument("--test-iterations", type=int, default=0,
+                        help="evidence accumulation: test phases after training")  # fmt: skip
+    parser.add_argument(
+        "--etas",
+        default=None,
+        help="comma-separated learning rate per iteration (phases, e.g. 0 for validation)",
+    )
+    args = parser.parse_args()
+    etas = None if args.etas is None else [float(v) for v in args.etas.split(",")]
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    result = compare(args.task, args.iterations, args.batch_size, args.seed, etas,
+                     args.validate_every, args.test_iterations)  # fmt: skip
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
