@@ -1227,7 +1227,7 @@ RULE_API: list[Cell] = [
     code(
         """
         class UnfilteredState(NamedTuple):
-            eps: jax.Array    # (B, n, P): epsilon of every synapse onto the n neurons
+            eps: jax.Array  # (B, n, P): epsilon of every synapse onto the n neurons
             e_sum: jax.Array  # (n, P): sum over steps and batch of e, for the rate regulariser
 
 
@@ -1236,12 +1236,11 @@ RULE_API: list[Cell] = [
 
             def init(n_batch, n_pre, dtype):
                 n = params.alpha.shape[0]
-                return UnfilteredState(jnp.zeros((n_batch, n, n_pre), dtype),
-                                       jnp.zeros((n, n_pre), dtype))
+                return UnfilteredState(jnp.zeros((n_batch, n, n_pre), dtype), jnp.zeros((n, n_pre), dtype))
 
             def update(state, step: EpropStep, learning_signal):
-                eps = alpha * state.eps + step.pre[:, None, :]        # Eq. 14
-                e = step.psi[..., None] * eps                          # Eq. 13, no filter
+                eps = alpha * state.eps + step.pre[:, None, :]  # Eq. 14
+                e = step.psi[..., None] * eps  # Eq. 13, no filter
                 grad_t = jnp.einsum("bj,bji->ji", learning_signal, e)  # L_t e_t
                 return grad_t, UnfilteredState(eps, state.e_sum + e.sum(0))
 
@@ -1262,16 +1261,15 @@ RULE_API: list[Cell] = [
     code(
         """
         with jax.enable_x64(True):
-            exp64 = build(TrainConfig(task=TASK, network={"n_rec": N_REC}, task_options=TASK_OPTIONS,
-                                      dtype="float64"))
+            exp64 = build(
+                TrainConfig(task=TASK, network={"n_rec": N_REC}, task_options=TASK_OPTIONS, dtype="float64")
+            )
             w64 = eprop_jax.init_weights(exp64.net, jax.random.key(1), dtype=jnp.float64)
             batch64 = exp64.sample(jax.random.key(2))
             ours, _ = eprop_unfiltered(exp64.net, loss="mse")(w64, batch64)
 
-
             def library_unfiltered(params, kappa):
                 return eprop_jax.eprop_eligibility(params, jnp.zeros_like(kappa))
-
 
             library, _ = eprop(exp64.net, loss="mse", eligibility=library_unfiltered)(w64, batch64)
             for name in ("w_in", "w_rec"):
@@ -1308,8 +1306,9 @@ RULE_API: list[Cell] = [
             "eprop/symmetric": eprop_jax.make_rule("eprop", exp.net, feedback="symmetric", **common),
             "eprop/random": eprop_jax.make_rule("eprop", exp.net, feedback="random", **common),
             "eprop-sign-concordant": eprop_jax.make_rule("eprop-sign-concordant", exp.net, **common),
-            "eprop-unfiltered": eprop_jax.make_rule("eprop-unfiltered", exp.net, feedback="symmetric",
-                                                    **common),
+            "eprop-unfiltered": eprop_jax.make_rule(
+                "eprop-unfiltered", exp.net, feedback="symmetric", **common
+            ),
             "tbptt/K=10": eprop_jax.make_rule("tbptt", exp.net, truncation=10, **common),
         }
         reference = eprop_jax.make_rule("bptt", exp.net, **common)
@@ -1322,7 +1321,7 @@ RULE_API: list[Cell] = [
     code(
         """
         fig = Figure(figsize=(8, 3), layout="constrained")
-        for ax, matrix in zip(fig.subplots(1, 2), ("w_in", "w_rec")):
+        for ax, matrix in zip(fig.subplots(1, 2), ("w_in", "w_rec"), strict=True):
             names = list(table)
             ax.barh(names, [table[n][matrix]["cosine"] for n in names], color="tab:blue")
             ax.axvline(0, color="k", lw=0.5)
@@ -1343,22 +1342,35 @@ RULE_API: list[Cell] = [
     code(
         """
         curves = {}
-        for name, feedback in [("eprop", "random"), ("eprop-sign-concordant", "random"),
-                               ("eprop-unfiltered", "random"), ("bptt", "symmetric")]:
-            config = TrainConfig(task=TASK, rule=name, feedback=feedback, iterations=ITERATIONS,
-                                 network={"n_rec": N_REC}, task_options=TASK_OPTIONS,
-                                 eval_interval=0)
+        for name, feedback in [
+            ("eprop", "random"),
+            ("eprop-sign-concordant", "random"),
+            ("eprop-unfiltered", "random"),
+            ("bptt", "symmetric"),
+        ]:
+            config = TrainConfig(
+                task=TASK,
+                rule=name,
+                feedback=feedback,
+                iterations=ITERATIONS,
+                network={"n_rec": N_REC},
+                task_options=TASK_OPTIONS,
+                eval_interval=0,
+            )
             result = train(config, OUT / name, progress=False)
             curves[name] = [m["loss"] for m in result.metrics]
-            print(f"{name:<24} final loss {curves[name][-1]:.4f} "
-                  f"({result.seconds_per_iteration * 1e3:.0f} ms/iteration)")
+            print(
+                f"{name:<24} final loss {curves[name][-1]:.4f} "
+                f"({result.seconds_per_iteration * 1e3:.0f} ms/iteration)"
+            )
 
         fig = Figure(figsize=(6, 3.5), layout="constrained")
         ax = fig.subplots()
         for name, losses in curves.items():
             ax.semilogy(np.arange(1, len(losses) + 1), losses, label=name)
-        ax.set(xlabel="iteration", ylabel="loss (MSE + rate regularisation)",
-               title="sine waves: rule variants")
+        ax.set(
+            xlabel="iteration", ylabel="loss (MSE + rate regularisation)", title="sine waves: rule variants"
+        )
         ax.legend(frameon=False)
         fig
         """

@@ -135,3 +135,18 @@ def test_nest_compatible_refuses_options_it_cannot_honour(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--nest-compatible runs NEST's tutorial with its own parameters" in err
     assert "--rule" in err and "n_rec" in err
+
+
+def test_train_dnms_writes_metrics_checkpoint_and_figures(tmp_path, capsys):
+    out = tmp_path / "dnms"
+    args = ["train", "dnms", "--iterations", "3", "--networks", "2", "--no-progress",
+            "--out", str(out)]  # fmt: skip
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "done: 3 groups x 2 network(s)" in text and "trials to criterion" in text
+    for name in ("config.json", "metrics.jsonl", "checkpoint.npz", "summary.json",
+                 "dnms_rewards.png", "dnms_traces.png"):  # fmt: skip
+        assert (out / name).is_file(), name
+    assert len((out / "metrics.jsonl").read_text().splitlines()) >= 3
+    assert main(["train", "dnms", "--rule", "bptt", "--out", str(out)]) == 2
+    assert "dnms trains Miconi's rate network" in capsys.readouterr().err

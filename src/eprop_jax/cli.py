@@ -60,7 +60,9 @@ def _add_train_parser(sub) -> None:
         description="Train a recurrent spiking network on TASK. Writes config.json, "
         "metrics.jsonl, checkpoint.npz, snapshots, weights and PNG figures to --out.",
     )
-    p.add_argument("task", choices=sorted(task_lib.TASKS), help="the task to learn")
+    p.add_argument("task", choices=sorted([*task_lib.TASKS, "dnms"]),
+                   help="the task to learn (dnms: Miconi's reward-modulated rate network on the "
+                   "delayed non-match-to-sample task, eprop_jax.miconi)")  # fmt: skip
     p.add_argument("--rule", type=_rule_name, default="eprop", metavar="RULE",
                    help=f"learning rule: {', '.join(sorted(RULES))}, or package.module:factory "
                    "(default: eprop)")  # fmt: skip
@@ -118,6 +120,12 @@ def _add_train_parser(sub) -> None:
     p.add_argument("--task-option", type=_task_option, action="append", default=[],
                    metavar="KEY=VALUE",
                    help="task generator argument, e.g. --task-option word=hello or n_cues=5")  # fmt: skip
+    g = p.add_argument_group("dnms (Miconi 2017); --iterations counts groups of 4 trials")
+    g.add_argument("--networks", type=int, default=1,
+                   help="independent networks trained at once, vmapped (default: 1)")  # fmt: skip
+    g.add_argument("--dense", action="store_true", help="dense recurrent weights (default: p=0.1)")
+    g.add_argument("--ab-baseline-bug", action="store_true",
+                   help="reproduce the ANNarchy notebook's bug: AB's reward baseline tracks BA's")  # fmt: skip
     p.add_argument("--no-plots", action="store_true", help="do not draw the PNG figures")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -170,9 +178,41 @@ def _train_nest(args) -> int:
     return 0
 
 
+def _train_dnms(args) -> int:
+    from .miconi import MiconiConfig
+    from .miconi_train import train_dnms
+
+    spiking_only = [k[4:] for k, v in vars(args).items() if k.startswith("net_") and v is not None]
+    spiking_only += [name for name in ("rule_option", "task_option", "weight_bounds")
+                     if getattr(args, name)]  # fmt: skip
+    if args.rule != "eprop" or spiking_only or args.resume or args.nest_compatible:
+        raise ValueError(
+            "dnms trains Miconi's rate network with its own reward-modulated rule; --rule, the "
+            "spiking-network options, --resume and --nest-compatible do not apply (got "
+            f"{', '.join(['--rule'] * (args.rule != 'eprop') + spiking_only) or 'one of them'})."
+        )
+    seed = 0 if args.seed is None else args.seed
+    config = MiconiConfig(dense=args.dense, ab_baseline_bug=args.ab_baseline_bug,
+                          dtype=args.dtype or "float32")  # fmt: skip
+    out = args.out or Path("runs") / f"dnms-miconi-s{seed}"
+    summary = train_dnms(config, args.iterations or 2000, out, seed=seed,
+                         n_networks=args.networks, progress=not args.no_progress,
+                         figures=not args.no_plots)  # fmt: skip
+    reached = summary["trials_to_criterion"]
+    print(f"done: {summary['groups']} groups x {summary['n_networks']} network(s), "
+          f"{summary['groups_per_second']:.1f} network-groups/s")  # fmt: skip
+    print("trials to criterion (95% of 100 trials with error < 1 / < 0.5):",
+          json.dumps({"1": reached["1"], "0.5": reached["0.5"]}))  # fmt: skip
+    print("test error without perturbation:", json.dumps(summary["test_error_mean"]))
+    print(f"outputs in {out}")
+    return 0
+
+
 def _train(args) -> int:
     from .train import train
 
+    if args.task == "dnms":
+        return _train_dnms(args)
     if args.nest_compatible:
         return _train_nest(args)
     args.seed = 0 if args.seed is None else args.seed
