@@ -86,7 +86,7 @@ def test_step_matches_numpy_reference(getkey):
         np.testing.assert_array_equal(out.r_prev, r_prev)
         for got, want in zip((state.x, state.r, state.xbar), history[t], strict=True):
             np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-15)
-        np.testing.assert_allclose(out.r_out, history[t][1][cfg.output], rtol=1e-13)
+        np.testing.assert_allclose(out.r_out, history[t][1][cfg.output], rtol=1e-13, atol=1e-15)
         trace += np.asarray(miconi.trace_increment(weights.mask, out.r_prev, out.dx))
         # bias units stay clamped at tanh(+1), tanh(+1), tanh(-1)
         np.testing.assert_array_equal(state.r[:3], np.tanh([1.0, 1.0, -1.0]))
@@ -115,10 +115,10 @@ def test_trial_matches_numpy_reference(getkey, trace_mode):
         np.asarray(xi),
     )  # fmt: skip
     r_out = np.array([h[1][cfg.output] for h in history])
-    np.testing.assert_allclose(out.r_out, r_out, rtol=1e-13)
+    np.testing.assert_allclose(out.r_out, r_out, rtol=1e-13, atol=1e-15)
     reward = -np.mean(np.abs(cfg.target - r_out[-cfg.response_steps :]))
     np.testing.assert_allclose(out.reward, reward, rtol=1e-13)
-    np.testing.assert_allclose(out.xbar, xbar_ref, rtol=1e-13)
+    np.testing.assert_allclose(out.xbar, xbar_ref, rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(out.trace, trace_ref, rtol=1e-10, atol=1e-300)
 
 

@@ -210,7 +210,8 @@ def test_unknown_names_raise():
     with pytest.raises(
         ValueError,
         match=re.escape(
-            "`make_rule`: unknown rule 'rtrl'; expected one of 'bptt', 'eprop', 'eprop-factored', 'eprop-autodiff'"
+            "`make_rule`: unknown rule 'rtrl'; expected one of 'bptt', 'tbptt', 'eprop', "
+            "'eprop-factored', 'eprop-autodiff', or 'package.module:function'"
         ),
     ):
         ej.make_rule("rtrl", net)

@@ -361,20 +361,27 @@ def register_rule(name: str, factory: Callable[..., Rule], *, overwrite: bool = 
     RULES[name] = factory
 
 
-def resolve_rule(name: str) -> Callable[..., Rule]:
-    """The factory of a registered rule, or of ``"package.module:function"`` (imported)."""
+def resolve_rule(name: str, api: str = "make_rule") -> Callable[..., Rule]:
+    """The factory of a registered rule, or of ``"package.module:function"`` (imported).
+
+    ``api`` names the caller in error messages.
+    """
     if isinstance(name, str) and ":" in name and name not in RULES:
         module_name, _, attr = name.partition(":")
         try:
             factory = getattr(importlib.import_module(module_name), attr)
         except (ImportError, AttributeError) as err:
             raise ValueError(
-                f"`make_rule`: cannot import rule factory {name!r} ('package.module:function'): {err}"
+                f"`{api}`: cannot import rule factory {name!r} ('package.module:function'): {err}"
             ) from err
         if not callable(factory):
-            raise ValueError(f"`make_rule`: {name!r} is not callable.")
+            raise ValueError(f"`{api}`: {name!r} is not callable.")
         return factory
-    check_choice("make_rule", "rule", name, tuple(RULES))
+    if name not in RULES:
+        raise ValueError(
+            f"`{api}`: unknown rule {name!r}; expected one of {', '.join(map(repr, RULES))}, "
+            "or 'package.module:function' for a rule factory outside the registry."
+        )
     return RULES[name]
 
 

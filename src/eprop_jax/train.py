@@ -166,7 +166,7 @@ def resolve(config: TrainConfig) -> TrainConfig:
     """Fill ``None`` fields from the task preset and validate everything (``ValueError``)."""
     api = "TrainConfig"
     check_choice(api, "task", config.task, tuple(task_lib.TASKS))
-    factory = resolve_rule(config.rule)
+    factory = resolve_rule(config.rule, api)
     check_choice(api, "feedback", config.feedback, FEEDBACKS)
     check_choice(api, "dtype", config.dtype, ("float32", "float64"))
     preset = TASK_PRESETS[config.task]
