@@ -195,3 +195,15 @@ def test_factored_rule_equals_online_rule(feedback, getkey):
         ValueError, match=re.escape("`eprop`: record=True needs implementation='online'")
     ):
         ej.eprop_factored(net, record=True)
+
+
+@pytest.mark.parametrize("beta", [[0.3, 0.0] * 4, [0.3] * 4 + [0.0] * 4])
+def test_online_eprop_with_alif_rows_not_at_the_end(beta, getkey):
+    # Interleaved or leading ALIF rows take the general (non-blocked) eligibility update.
+    net = small_network("alif", 3.0, beta=jnp.asarray(beta))
+    weights, batch = active_case(getkey, net, "cross_entropy")
+    reg = ej.rate_regularization(0.5, f_target=20.0)
+    online, _ = ej.eprop(net, loss="cross_entropy", regularization=reg)(weights, batch)
+    autodiff, _ = ej.eprop_autodiff(net, loss="cross_entropy", regularization=reg)(weights, batch)
+    for name in ("w_in", "w_rec"):
+        assert rel_err(getattr(online, name), getattr(autodiff, name)) <= TOL, name
