@@ -141,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         default=["evidence_accumulation", "large"])  # fmt: skip
     parser.add_argument("--reps", type=int, default=5, help="timed calls after compilation")
     parser.add_argument("--memory-series", action="store_true",
-                        help="peak memory of eprop, bptt and tbptt for T = 1000 ... 16000")  # fmt: skip
+                        help="peak memory of eprop, bptt and tbptt for T = 1000 ... 16000 (batch 16)")  # fmt: skip
     parser.add_argument("--networks", type=int, default=1,
                         help="also time this many independent networks at once (vmap over "
                         "weights) for every method, next to one network")  # fmt: skip
@@ -169,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.memory_series and not args.quick:
         for t_steps in (1000, 2000, 4000, 8000, 16000):
             for method in ("eprop", "bptt", "tbptt"):
-                size = {**SIZES["evidence_accumulation"], "T": t_steps}
+                size = {**SIZES["evidence_accumulation"], "T": t_steps, "batch": 16}
                 row = run_one(method, size, 1)
                 print(json.dumps({"size": f"memory_T{t_steps}", **row}), flush=True)
     return 0
