@@ -1,7 +1,8 @@
 """Measure the learning results reported in the README (one JSON object per run on stdout).
 
 Runs (each into runs/results/NAME, figures included):
-- evidence accumulation: e-prop with random feedback, BPTT, and an LIF-only network (e-prop);
+- evidence accumulation: e-prop with random feedback, BPTT, truncated BPTT (windows of 100 steps)
+  and an LIF-only network (e-prop);
 - sine waves, infinite loop, handwriting: e-prop with random feedback.
 
 Usage: python scripts/learning_results.py [--only NAME ...] [--figures docs/figures]
@@ -27,6 +28,9 @@ RUNS = {
                                                lr_decay=1.0),
     "ea_bptt": TrainConfig(task="evidence_accumulation", rule="bptt", batch_size=32,
                            iterations=500, lr_decay=1.0),
+    "ea_tbptt_k100": TrainConfig(task="evidence_accumulation", rule="tbptt",
+                                 rule_options={"truncation": 100}, batch_size=32,
+                                 iterations=500, lr_decay=1.0),
     "ea_lif_only_eprop": TrainConfig(task="evidence_accumulation", rule="eprop",
                                      feedback="random", batch_size=32, iterations=500,
                                      network={"n_alif": 0}, target_error=None, lr_decay=1.0),
@@ -43,7 +47,7 @@ def summarise(name: str, config: TrainConfig, result) -> dict:
         "run": name,
         "task": config.task,
         "rule": config.rule,
-        "feedback": "symmetric" if config.rule == "bptt" else config.feedback,
+        "feedback": "symmetric" if config.rule in ("bptt", "tbptt") else config.feedback,
         "iterations_done": result.iterations_done,
         "stopped_early": result.stopped_early,
         "seconds_per_iteration": round(result.seconds_per_iteration, 4),
