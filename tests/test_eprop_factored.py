@@ -102,9 +102,8 @@ def test_record_and_custom_rule_raise(getkey):
               "regularization": ej.rate_regularization()}  # fmt: skip
     with pytest.raises(ValueError, match=re.escape("`eprop_factored_gradients`: record=True")):
         eprop_factored_gradients(net, weights, *batch, record=True, **kwargs)
-    rule = ej.eprop_eligibility(net.neuron, net.readout.kappa)
     with pytest.raises(ValueError, match=re.escape("a custom rule cannot be factored")):
-        eprop_factored_gradients(net, weights, *batch, rule=rule, **kwargs)
+        eprop_factored_gradients(net, weights, *batch, eligibility=ej.eprop_eligibility, **kwargs)
     with pytest.raises(ValueError, match=re.escape("expected feedback_matrix of shape (8, 2)")):
         eprop_factored_gradients(
             net, weights, *batch, **{**kwargs, "feedback_matrix": weights.w_out}

@@ -68,6 +68,8 @@ References:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
 
@@ -96,7 +98,7 @@ def eprop_factored_gradients(
     step_loss: StepLoss,
     feedback_matrix: jax.Array,
     regularization: RateRegularization,
-    rule: LearningRule | None = None,
+    eligibility: Callable[..., LearningRule] | None = None,
     record: bool = False,
 ) -> OnlineResult:
     """Exact e-prop gradients, computed offline by reverse-time adjoints (module docstring).
@@ -111,7 +113,8 @@ def eprop_factored_gradients(
         step_loss: per-step loss (``losses.mse_step`` / ``losses.cross_entropy_step``).
         feedback_matrix: ``B`` of shape ``(n_rec, K)`` (``weights.w_out.T`` for symmetric e-prop).
         regularization: :class:`~eprop_jax.losses.RateRegularization`.
-        rule: must be ``None``: the factored form is that of the default e-prop eligibility rule.
+        eligibility: must be ``None``: the factored form is that of the default e-prop
+            eligibility rule.
         record: must be ``False``: nothing per step is kept.
 
     Returns:
@@ -135,10 +138,11 @@ def eprop_factored_gradients(
             f"`{api}`: record=True is not supported (the factored form keeps no per-step "
             "trajectory or learning signal). Use eprop_gradients(..., record=True) instead."
         )
-    if rule is not None:
+    if eligibility is not None:
         raise ValueError(
-            f"`{api}`: a custom rule cannot be factored; got rule={rule!r}. Pass rule=None (the "
-            "default e-prop eligibility rule) or use eprop_gradients for a custom rule."
+            f"`{api}`: a custom rule cannot be factored; got eligibility={eligibility!r}. Pass "
+            "eligibility=None (the default e-prop eligibility rule) or use eprop_gradients for a "
+            "custom rule."
         )
     check_weights(api, net, weights)
     check_inputs(api, net, inputs)

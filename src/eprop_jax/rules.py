@@ -244,12 +244,7 @@ def eprop(
         )
     step_loss = get_loss(loss)
     reg = regularization or rate_regularization()
-    options: dict = {"record": record}
-    if implementation == "online":
-        gradients = eprop_gradients
-        options["eligibility"] = eligibility
-    else:
-        gradients = eprop_factored_gradients
+    gradients = eprop_gradients if implementation == "online" else eprop_factored_gradients
 
     def rule(weights: Weights, batch: Batch, key: jax.Array | None = None):
         check_batch(api, net, weights, batch)
@@ -257,7 +252,7 @@ def eprop(
         b_matrix = _feedback_matrix(api, net, weights, feedback)
         res = gradients(
             net, weights, *batch, step_loss=step_loss, feedback_matrix=b_matrix,
-            regularization=reg, **options,
+            regularization=reg, eligibility=eligibility, record=record,
         )  # fmt: skip
         b_fb_grad = res.grad_out.T if feedback == "adaptive" else jnp.zeros_like(weights.b_fb)
         grads = Weights(res.grad_in, res.grad_rec, res.grad_out, res.grad_bias, b_fb_grad)
