@@ -3,6 +3,8 @@ tutorials' recipes, per-phase learning rates and the file-writing driver."""
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import jax.numpy as jnp
@@ -158,3 +160,25 @@ def test_evidence_accumulation_script_pipeline():
     run = nest.nest_train(net, cfg, w, tut.inputs, tut.targets, etas=tut.etas)
     nest_losses = [0.7412, 0.7589, 0.6458, 0.6504, 0.7395, 0.6486, 0.6329, 0.7596, 0.6313, 0.6562]
     np.testing.assert_allclose(run.loss, nest_losses, atol=6e-5)
+
+
+def test_library_modules_leave_jax_config_alone():
+    """Only the driver (nest.run) may switch on x64: building, importing and training in float32
+    in a fresh process leaves jax_enable_x64 off and computes in float32."""
+    code = """
+import jax, jax.numpy as jnp
+from eprop_jax import nest
+tut = nest.nest_tutorial("sine_waves", iterations=1)
+kernel = {**tut.kernel, "eprop_update_interval": 50.0, "eprop_learning_window": 50.0}
+net, cfg = nest.from_nest(kernel, tut.populations, tut.readout, tut.synapse, n_in=100, n_out=1)
+w = nest.nest_weights(tut.w_in, tut.w_rec, tut.w_out, tut.feedback, dtype=jnp.float32)
+run = nest.nest_train(net, cfg, w, tut.inputs[:, :, :50], tut.targets[:, :, :50])
+assert not jax.config.jax_enable_x64
+assert run.weights.w_in.dtype == jnp.float32, run.weights.w_in.dtype
+print("ok")
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "ok"
