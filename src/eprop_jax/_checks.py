@@ -66,3 +66,10 @@ def broadcast_per_neuron(api: str, name: str, value, n: int) -> np.ndarray:
             f"got shape {arr.shape}."
         )
     return arr
+
+
+def check_integer(api: str, name: str, value, *, minimum: int = 1) -> int:
+    """Return ``value`` as an ``int`` after checking it is an integer (not a bool) >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ValueError(f"`{api}`: {name} must be an integer >= {minimum}; got {value!r}.")
+    return int(value)
