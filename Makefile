@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 OUT ?= runs/quickstart
 
-.PHONY: run test lint setup clean
+.PHONY: run test lint notebooks setup clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ run: setup
 lint: setup
 	$(BIN)/ruff format --check src tests scripts notebooks
 	$(BIN)/ruff check src tests scripts notebooks
+
+# The notebooks' sources are notebooks/*.py (jupytext percent format): edit those, then run this
+# to write notebooks/*.ipynb from them (cell ids kept, no outputs).
+notebooks: setup
+	$(BIN)/python -m jupytext --to ipynb --update notebooks/[0-9]*.py
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -1,4 +1,9 @@
-"""The tutorial notebooks: they match scripts/make_notebooks.py and run end to end at a tiny size.
+"""The tutorial notebooks: they match their sources and run end to end at a tiny size.
+
+Each notebook's source is a jupytext percent-format script, ``notebooks/NN_name.py`` (linted and
+formatted by ruff like the rest of the code); ``make notebooks`` writes ``notebooks/NN_name.ipynb``
+from it. The first test checks that every committed ``.ipynb`` has exactly its source's cells and
+no outputs.
 
 Each notebook is executed by ``nbclient`` in a child process (this file run as a script), which
 starts an IPython kernel from this test's own interpreter (``sys.executable -m
@@ -14,13 +19,13 @@ turn it into errors long after the test that caused it.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import jupytext
 import nbformat
 import pytest
 
@@ -28,15 +33,6 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
 KERNEL_NAME = "eprop-jax-test"
 CELL_TIMEOUT_S = 120
-
-
-def _load_generator():
-    """Import scripts/make_notebooks.py (not a package) as a module."""
-    path = ROOT / "scripts" / "make_notebooks.py"
-    spec = importlib.util.spec_from_file_location("make_notebooks", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 NAMES = [
@@ -48,24 +44,26 @@ NAMES = [
 ]
 
 
-def test_the_notebooks_exist():
-    assert sorted(_load_generator().NOTEBOOKS) == NAMES
+def test_the_notebooks_and_their_sources_exist():
     assert sorted(p.name for p in NOTEBOOK_DIR.glob("*.ipynb")) == NAMES
+    assert sorted(p.name for p in NOTEBOOK_DIR.glob("*.py")) == [
+        name.replace(".ipynb", ".py") for name in NAMES
+    ]
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_committed_notebook_matches_generator(name, tmp_path):
-    """Regenerate into tmp_path and compare cell by cell, so notebooks and script cannot drift."""
-    assert _load_generator().main(["--out", str(tmp_path)]) == 0
-    fresh = nbformat.read(tmp_path / name, as_version=4)
+def test_committed_notebook_matches_its_source(name):
+    """Read the .py source with jupytext and compare cell by cell, so the two cannot drift."""
+    source = jupytext.read(NOTEBOOK_DIR / name.replace(".ipynb", ".py"), fmt="py:percent")
     committed = nbformat.read(NOTEBOOK_DIR / name, as_version=4)
-    hint = f"notebooks/{name} is out of date; run `python scripts/make_notebooks.py`"
-    assert [c.cell_type for c in committed.cells] == [c.cell_type for c in fresh.cells], hint
-    for i, (old, new) in enumerate(zip(committed.cells, fresh.cells, strict=True)):
+    hint = f"notebooks/{name} is out of date with its .py source; run `make notebooks`"
+    assert [c.cell_type for c in committed.cells] == [c.cell_type for c in source.cells], hint
+    for i, (old, new) in enumerate(zip(committed.cells, source.cells, strict=True)):
         assert old.source == new.source, f"{hint} (cell {i} differs)"
     for i, cell in enumerate(committed.cells):
         if cell.cell_type == "code":
             assert not cell.outputs and cell.execution_count is None, f"cell {i} has outputs"
+    nbformat.validate(committed)
 
 
 def _smoke_environment(tmp: Path) -> dict[str, str]:
@@ -81,6 +79,7 @@ def _smoke_environment(tmp: Path) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_notebook_runs(name, tmp_path):
     executed = tmp_path / name

@@ -14,17 +14,25 @@ import pytest
 
 from eprop_jax.tasks import (
     CLASSIFICATION_TASKS,
+    FROZEN_TASKS,
+    PRESETS,
     TASKS,
     EvidenceAccumulationInfo,
     HandwritingInfo,
     InfiniteLoopInfo,
     SineWavesInfo,
+    TaskRecord,
+    describe_default,
+    describe_preset,
     evidence_accumulation,
     get_task,
+    get_task_record,
     handwriting,
     handwriting_characters,
     infinite_loop,
+    register_task,
     sine_waves,
+    unregister_task,
 )
 from eprop_jax.types import Batch
 
@@ -326,3 +334,136 @@ def test_bad_arguments(gen, kwargs, message):
 def test_unsupported_character_message_lists_accepted():
     with pytest.raises(ValueError, match=re.escape("are ' ', 0-9, A-Z, a-z.")):
         handwriting(jax.random.key(0), 1, word="é")
+
+
+# ------------------------------------------------------------------------- the task registry
+
+
+def _toy(key, n_batch, *, n_in=3, duration=12.0, dt=1.0, dtype=jnp.float32):
+    """A toy regression task: random spikes in, a slow sine out (the registry test's task)."""
+    n_steps = round(duration / dt)
+    inputs = jax.random.bernoulli(key, 0.2, (n_steps, n_batch, n_in)).astype(dtype)
+    wave = jnp.sin(jnp.arange(n_steps, dtype=dtype) / 4.0)
+    targets = jnp.broadcast_to(wave[:, None, None], (n_steps, n_batch, 1))
+    return Batch(inputs, targets, jnp.ones((n_steps, n_batch), dtype)), None
+
+
+TOY_PRESET = {
+    "network": {"n_rec": 6, "n_alif": 0},
+    "batch_size": 2,
+    "learning_rate": 1e-2,
+    "c_reg": 0.0,
+    "iterations": 2,
+    "target_error": None,
+    "feedback_std": None,
+    "lr_decay": 1.0,
+}
+
+
+@pytest.fixture
+def toy_task():
+    """Register the toy task for one test, and remove it afterwards."""
+    record = TaskRecord(
+        name="toy",
+        generator=_toy,
+        kind="regression",
+        frozen=False,
+        preset=TOY_PRESET,
+        shapes=lambda options: (options["n_in"], 1),
+    )
+    register_task(record)
+    try:
+        yield record
+    finally:
+        unregister_task("toy")
+
+
+def test_a_task_added_through_the_registry_alone_is_listed_and_trains(toy_task):
+    from eprop_jax.train import TASK_PRESETS, TrainConfig, train
+
+    assert "toy" in TASKS and TASKS["toy"] is _toy and get_task("toy") is _toy
+    assert "toy" not in CLASSIFICATION_TASKS and "toy" not in FROZEN_TASKS
+    assert TASK_PRESETS["toy"] == TOY_PRESET
+    assert describe_preset("toy", "n_rec") == "6"
+    # the trainer runs under JAX's default promotion rules, not this file's strict ones
+    with jax.numpy_dtype_promotion("standard"), jax.numpy_rank_promotion("allow"):
+        result = train(TrainConfig(task="toy", eval_interval=0), None, progress=False)
+    assert result.iterations_done == 2
+    assert [m["iteration"] for m in result.metrics if "loss" in m][-1] == 1
+    assert result.weights.w_in.shape == (6, 3) and result.weights.w_out.shape == (1, 6)
+    assert all(np.isfinite(m["loss"]) for m in result.metrics if "loss" in m)
+
+
+def test_an_unregistered_task_is_gone(toy_task):
+    unregister_task("toy")
+    assert "toy" not in TASKS
+    register_task(toy_task)  # for the fixture's clean-up
+    with pytest.raises(ValueError, match=re.escape("a task named 'toy' is already registered")):
+        register_task(toy_task)
+
+
+def test_builtin_records_and_views():
+    assert FROZEN_TASKS == {"sine_waves", "infinite_loop", "handwriting"}
+    for name in TASKS:
+        record = get_task_record(name)
+        assert record.name == name and record.generator is TASKS[name]
+        assert (record.kind == "classification") == (name in CLASSIFICATION_TASKS)
+        assert record.frozen == (name in FROZEN_TASKS)
+        assert PRESETS[name] == dict(record.preset)
+    PRESETS["sine_waves"]["network"]["n_rec"] = 1  # a copy: the record is untouched
+    assert PRESETS["sine_waves"]["network"]["n_rec"] == 100
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_records_agree_with_the_generated_shapes(name):
+    gen, kwargs, _, n_in, n_out = SMALL[name]
+    record = get_task_record(name)
+    assert record.sizes(**kwargs) == (n_in, n_out)
+    batch, _ = gen(jax.random.key(0), 1)  # the generator's defaults
+    assert record.sizes() == (batch.inputs.shape[-1], batch.targets.shape[-1])
+    if record.kind == "classification":  # one-hot targets
+        np.testing.assert_array_equal(np.asarray(batch.targets).sum(-1), 1.0)
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_one_jit_convention(name):
+    """Every generator draws through ``_sample(key, config)``: jitted, config static, key traced."""
+    gen, kwargs, *_ = SMALL[name]
+    sample = sys.modules[gen.__module__]._sample
+    before = sample._cache_size()
+    first = gen(jax.random.key(0), 5, **kwargs)
+    assert sample._cache_size() == before + 1  # one compilation for the new configuration
+    second = gen(jax.random.key(1), 5, **kwargs)
+    assert sample._cache_size() == before + 1  # a new key does not recompile
+    assert not _leaves_equal(first[0].inputs, second[0].inputs)
+
+
+def test_describe_preset():
+    assert describe_preset("sine_waves", "iterations") == "300"
+    assert describe_preset("evidence_accumulation", "network.tau_a") == "2000"
+    assert describe_preset("sine_waves", "target_error") == "none"
+    text = describe_preset("evidence_accumulation")
+    assert text.startswith("n_rec=100, n_alif=50,") and "lr_decay=0.7" in text
+    assert describe_default("lr_decay") == (
+        "0.7 for evidence_accumulation; 1 for sine_waves, infinite_loop, handwriting"
+    )
+    assert describe_default("learning_rate") == "0.005"
+    with pytest.raises(ValueError, match=re.escape("`describe_preset`: unknown field 'lr'")):
+        describe_preset("sine_waves", "lr")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (dict(kind="ranking"), "kind must be one of ('classification', 'regression')"),
+        (dict(name="my task"), "name must be a Python identifier"),
+        (dict(frozen=1), "frozen must be True or False"),
+        (dict(preset={"network": {"n_rec": 4}}), "must have exactly the keys"),
+        (dict(shapes=(3, 0)), "shapes must be (n_in, n_out)"),
+    ],
+)
+def test_bad_records(change, message):
+    fields = dict(name="toy", generator=_toy, kind="regression", frozen=False)
+    fields.update(preset=TOY_PRESET, shapes=(3, 1))
+    with pytest.raises(ValueError, match=re.escape(message)):
+        TaskRecord(**{**fields, **change})

@@ -29,7 +29,7 @@ import dataclasses
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -49,48 +49,9 @@ from .rules import FEEDBACKS, make_rule, resolve_rule, takes_feedback
 from .types import Batch
 
 #: Per-task defaults: network, loss, task options and optimisation. Anything can be overridden.
-TASK_PRESETS: dict[str, dict[str, Any]] = {
-    "evidence_accumulation": {
-        "network": {
-            "n_rec": 100,
-            "n_alif": 50,
-            "tau_m": 20.0,
-            "tau_a": 2000.0,
-            "thr": 0.6,
-            "refractory": 5.0,
-            "tau_out": 20.0,
-        },
-        "batch_size": 64,
-        "learning_rate": 5e-3,
-        "c_reg": 2.0,  # the original code's reg_f = 1 on c (f - f*)^2, i.e. c_reg = 2 here
-        "iterations": 500,
-        "target_error": 0.07,
-        "feedback_std": 1.0,  # the original code's random B ~ N(0, 1) for this task
-        "lr_decay": 0.7,  # every 100 iterations: steadies e-prop's late, noisy phase
-    },
-    # Pattern generation (LIF only, frozen input, one trial per batch): the three regression
-    # tasks share everything but the network size.
-    **{
-        task: {
-            "network": {
-                "n_rec": n_rec,
-                "n_alif": 0,
-                "tau_m": 30.0,
-                "thr": 0.6,
-                "refractory": 5.0,
-                "tau_out": 30.0,
-            },
-            "batch_size": 1,
-            "learning_rate": 5e-3,
-            "c_reg": 2.0,
-            "iterations": 300,
-            "target_error": None,
-            "feedback_std": None,
-            "lr_decay": 1.0,
-        }
-        for task, n_rec in (("sine_waves", 100), ("infinite_loop", 200), ("handwriting", 200))
-    },
-}
+#: A live read-only view of the task registry (``eprop_jax.tasks.PRESETS``): each record holds its
+#: task's preset, so a newly registered task appears here too.
+TASK_PRESETS: Mapping[str, dict[str, Any]] = task_lib.PRESETS
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,6 +6,16 @@ and mask ``(T, B)`` (see :class:`eprop_jax.types.Batch`), plus a NamedTuple of m
 depend only on the Python arguments, so ``jax.jit(functools.partial(gen, n_batch=..., ...))``
 works. Durations are in ms (``steps = round(duration / dt)``), rates in Hz.
 
+**One jit convention.** Each generator checks its arguments in Python, gathers them in a hashable
+``NamedTuple`` and draws the batch with a private ``_sample(key, config)`` jitted with ``config``
+static (:func:`~eprop_jax.tasks._common.jit_sampler`).
+
+**Records.** Each task module also defines ``RECORD``, a :class:`TaskRecord` with the generator,
+the kind, fresh or frozen, the training preset and the input/output sizes; this file registers
+them. ``TASKS``, ``CLASSIFICATION_TASKS``, ``FROZEN_TASKS`` and ``PRESETS`` are live views of the
+registry, and :func:`describe_preset` formats a preset for help text. Adding a task is one file
+(generator + ``RECORD``) and one line (``register_task(my_task.RECORD)``).
+
 =========================  ==============  =========================================  ==========
 name                       kind            source                                     key
 =========================  ==============  =========================================  ==========
@@ -21,8 +31,21 @@ the trainer passes the same key every iteration.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
+from . import evidence_accumulation as _evidence_accumulation
+from . import handwriting as _handwriting
+from . import infinite_loop as _infinite_loop
+from . import sine_waves as _sine_waves
+from ._registry import CLASSIFICATION_TASKS as CLASSIFICATION_TASKS
+from ._registry import FROZEN_TASKS as FROZEN_TASKS
+from ._registry import PRESETS as PRESETS
+from ._registry import TASKS as TASKS
+from ._registry import TaskRecord as TaskRecord
+from ._registry import describe_default as describe_default
+from ._registry import describe_preset as describe_preset
+from ._registry import get_task as get_task
+from ._registry import get_task_record as get_task_record
+from ._registry import register_task as register_task
+from ._registry import unregister_task as unregister_task
 from .evidence_accumulation import EvidenceAccumulationInfo as EvidenceAccumulationInfo
 from .evidence_accumulation import evidence_accumulation as evidence_accumulation
 from .handwriting import HandwritingInfo as HandwritingInfo
@@ -33,36 +56,8 @@ from .infinite_loop import infinite_loop as infinite_loop
 from .sine_waves import SineWavesInfo as SineWavesInfo
 from .sine_waves import sine_waves as sine_waves
 
-TASKS: dict[str, Callable] = {
-    "evidence_accumulation": evidence_accumulation,
-    "sine_waves": sine_waves,
-    "infinite_loop": infinite_loop,
-    "handwriting": handwriting,
-}
-"""Every task generator by name."""
-
-CLASSIFICATION_TASKS = frozenset({"evidence_accumulation"})
-"""Names of the tasks whose targets are one-hot classes (cross-entropy loss); the rest regress."""
-
-FROZEN_TASKS = frozenset({"sine_waves", "infinite_loop", "handwriting"})
-"""Names of the tasks trained on one fixed sample: the trainer reuses one key every iteration."""
-
-
-def get_task(name: str) -> Callable:
-    """Return the task generator called ``name``.
-
-    Args:
-        name: one of the keys of :data:`TASKS`.
-
-    Returns:
-        The generator function.
-
-    Raises:
-        ValueError: for an unknown name; the message lists the accepted names.
-    """
-    if not isinstance(name, str) or name not in TASKS:
-        raise ValueError(
-            f"`get_task`: unknown task {name!r}; expected one of "
-            f"{', '.join(map(repr, sorted(TASKS)))}."
-        )
-    return TASKS[name]
+# The built-in tasks, one line each.
+register_task(_evidence_accumulation.RECORD)
+register_task(_sine_waves.RECORD)
+register_task(_infinite_loop.RECORD)
+register_task(_handwriting.RECORD)

@@ -13,9 +13,9 @@ that name the generator, the parameter, what is accepted and what was given.
 
 from __future__ import annotations
 
-import functools
 import math
 import operator
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -39,7 +39,6 @@ def poisson_spikes(key: jax.Array, rates: jax.Array, dt: float, dtype) -> jax.Ar
     return jax.random.bernoulli(key, spike_prob, spike_prob.shape).astype(dtype)
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4, 5, 6))
 def frozen_poisson_inputs(
     key: jax.Array, n_steps: int, n_batch: int, n_in: int, rate: float, dt: float, dtype
 ) -> jax.Array:
@@ -55,12 +54,24 @@ def frozen_poisson_inputs(
         dtype: floating dtype of the spikes.
 
     Returns:
-        Spikes of shape ``(T, B, n_in)``, identical along ``B``. Jitted, with every argument but
-        ``key`` static.
+        Spikes of shape ``(T, B, n_in)``, identical along ``B``. Called inside the generators'
+        jitted samplers, with every argument but ``key`` a Python value.
     """
     rates = jnp.full((n_steps, 1, n_in), rate, dtype=jnp.float32)
     raster = poisson_spikes(key, rates, dt, dtype)
     return jnp.broadcast_to(raster, (n_steps, n_batch, n_in))
+
+
+def jit_sampler(sample: Callable) -> Callable:
+    """The one jit convention of the task generators: ``sample(key, config)``, ``config`` static.
+
+    Every generator checks its Python arguments eagerly, collects them (in steps, normalised) in a
+    hashable ``NamedTuple`` and calls its private ``_sample(key, config)`` decorated with this,
+    i.e. ``jax.jit(sample, static_argnums=1)``: one compilation per configuration, and the key the
+    only traced argument. Shapes depend only on the configuration, so the public generator itself
+    jits too: ``jax.jit(functools.partial(generator, n_batch=..., **options))(key)``.
+    """
+    return jax.jit(sample, static_argnums=1)
 
 
 def check_dtype(api: str, dtype) -> jnp.dtype:

@@ -44,7 +44,6 @@ References:
 
 from __future__ import annotations
 
-import functools
 from typing import NamedTuple
 
 import jax
@@ -59,8 +58,10 @@ from ._common import (
     check_probability,
     check_rate,
     duration_steps,
+    jit_sampler,
     poisson_spikes,
 )
+from ._registry import TaskRecord
 
 _API = "evidence_accumulation"
 N_GROUPS = 4  # left cue, right cue, recall, background noise
@@ -179,7 +180,7 @@ class _Config(NamedTuple):
     dtype: np.dtype
 
 
-@functools.partial(jax.jit, static_argnums=1)
+@jit_sampler
 def _sample(key: jax.Array, config: _Config) -> tuple[Batch, EvidenceAccumulationInfo]:
     """Draw the batch for checked arguments (see :func:`evidence_accumulation`)."""
     n_batch, n_cues, dtype = config.n_batch, config.n_cues, config.dtype
@@ -231,3 +232,32 @@ def _sample(key: jax.Array, config: _Config) -> tuple[Batch, EvidenceAccumulatio
         recall_start=jnp.asarray(recall_start, dtype=jnp.int32),
     )
     return Batch(inputs=inputs, targets=targets, mask=mask), info
+
+
+RECORD = TaskRecord(
+    name="evidence_accumulation",
+    generator=evidence_accumulation,
+    kind="classification",
+    frozen=False,
+    preset={
+        "network": {
+            "n_rec": 100,
+            "n_alif": 50,
+            "tau_m": 20.0,
+            "tau_a": 2000.0,
+            "thr": 0.6,
+            "refractory": 5.0,
+            "tau_out": 20.0,
+        },
+        "batch_size": 64,
+        "learning_rate": 5e-3,
+        "c_reg": 2.0,  # the original code's reg_f = 1 on c (f - f*)^2, i.e. c_reg = 2 here
+        "iterations": 500,
+        "target_error": 0.07,
+        "feedback_std": 1.0,  # the original code's random B ~ N(0, 1) for this task
+        "lr_decay": 0.7,  # every 100 iterations: steadies e-prop's late, noisy phase
+    },
+    shapes=lambda options: (4 * options["n_per_group"], 2),
+    source="Bellec et al. 2020, Fig. 3",
+)
+"""The registry record of the task (see :mod:`eprop_jax.tasks`)."""

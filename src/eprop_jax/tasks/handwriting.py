@@ -58,7 +58,9 @@ from ._common import (
     check_frozen_input_args,
     duration_steps,
     frozen_poisson_inputs,
+    jit_sampler,
 )
+from ._registry import TaskRecord, pattern_generation_preset
 
 _API = "handwriting"
 DATA_FILE = "hershey_script_simplex.json"
@@ -197,7 +199,7 @@ def handwriting(
     n_batch, n_in, dt, dtype, input_rate = check_frozen_input_args(
         _API, n_batch, n_in, dt, dtype, input_rate
     )
-    path, pen_down = _word_polyline(word)
+    path, _ = _word_polyline(word)
     if duration is None:
         speed = check_float(
             _API, "pen_speed (cap heights per second)", pen_speed, minimum=0.0, inclusive=False
@@ -209,7 +211,45 @@ def handwriting(
         raise ValueError(
             f"`{_API}`: duration must span at least 2 steps of dt={dt:g} ms; got {duration!r} ms."
         )
-    trajectory, pen_down_t = _resample(path, pen_down, n_steps)
+    config = _Config(
+        n_batch=n_batch,
+        word=word,
+        n_in=n_in,
+        input_rate=input_rate,
+        n_steps=n_steps,
+        dt=dt,
+        dtype=dtype,
+    )
+    return _sample(key, config)
+
+
+class _Config(NamedTuple):
+    """Checked arguments; hashable, so it is a static argument of ``_sample``."""
+
+    n_batch: int
+    word: str
+    n_in: int
+    input_rate: float
+    n_steps: int
+    dt: float
+    dtype: np.dtype
+
+
+@jit_sampler
+def _sample(key: jax.Array, config: _Config) -> tuple[Batch, HandwritingInfo]:
+    """Draw the task for checked arguments (see :func:`handwriting`).
+
+    The pen path is NumPy work on the static ``config.word``, done once per compilation.
+    """
+    n_batch, n_in, n_steps, dt, dtype = (
+        config.n_batch,
+        config.n_in,
+        config.n_steps,
+        config.dt,
+        config.dtype,
+    )
+    input_rate = config.input_rate
+    trajectory, pen_down_t = _resample(*_word_polyline(config.word), n_steps)
 
     (key_spikes,) = jax.random.split(key, 1)
     target = jnp.asarray(trajectory, dtype=dtype)  # (T, 2)
@@ -220,3 +260,15 @@ def handwriting(
         mask=jnp.ones(shape, dtype=dtype),
     )
     return batch, HandwritingInfo(trajectory=target, pen_down=jnp.asarray(pen_down_t))
+
+
+RECORD = TaskRecord(
+    name="handwriting",
+    generator=handwriting,
+    kind="regression",
+    frozen=True,
+    preset=pattern_generation_preset(n_rec=200),
+    shapes=lambda options: (options["n_in"], 2),
+    source='NEST handwriting tutorial ("chaos")',
+)
+"""The registry record of the task (see :mod:`eprop_jax.tasks`)."""

@@ -30,7 +30,6 @@ References:
 
 from __future__ import annotations
 
-import functools
 from typing import NamedTuple
 
 import jax
@@ -44,8 +43,10 @@ from ._common import (
     compute_dtype,
     duration_steps,
     frozen_poisson_inputs,
+    jit_sampler,
     time_axis,
 )
+from ._registry import TaskRecord, pattern_generation_preset
 
 _API = "infinite_loop"
 
@@ -100,14 +101,43 @@ def infinite_loop(
     period = check_float(_API, "period (ms)", period, minimum=0.0, inclusive=False)
     amplitude = check_float(_API, "amplitude", amplitude, minimum=0.0, inclusive=False)
 
-    return _sample(key, n_batch, n_in, input_rate, n_steps, period, amplitude, dt, dtype)
+    config = _Config(
+        n_batch=n_batch,
+        n_in=n_in,
+        input_rate=input_rate,
+        n_steps=n_steps,
+        period=period,
+        amplitude=amplitude,
+        dt=dt,
+        dtype=dtype,
+    )
+    return _sample(key, config)
 
 
-@functools.partial(jax.jit, static_argnums=tuple(range(1, 9)))
-def _sample(
-    key, n_batch, n_in, input_rate, n_steps, period, amplitude, dt, dtype
-) -> tuple[Batch, InfiniteLoopInfo]:
+class _Config(NamedTuple):
+    """Checked arguments; hashable, so it is a static argument of ``_sample``."""
+
+    n_batch: int
+    n_in: int
+    input_rate: float
+    n_steps: int
+    period: float
+    amplitude: float
+    dt: float
+    dtype: np.dtype
+
+
+@jit_sampler
+def _sample(key: jax.Array, config: _Config) -> tuple[Batch, InfiniteLoopInfo]:
     """Draw the task for checked arguments (see :func:`infinite_loop`)."""
+    n_batch, n_in, n_steps, dt, dtype = (
+        config.n_batch,
+        config.n_in,
+        config.n_steps,
+        config.dt,
+        config.dtype,
+    )
+    period, amplitude, input_rate = config.period, config.amplitude, config.input_rate
     (key_spikes,) = jax.random.split(key, 1)
     work = compute_dtype(dtype)
     phase = (2.0 * np.pi / period) * time_axis(n_steps, dt, work)  # (T,)
@@ -121,3 +151,15 @@ def _sample(
         mask=jnp.ones(shape, dtype=dtype),
     )
     return batch, InfiniteLoopInfo(trajectory=trajectory)
+
+
+RECORD = TaskRecord(
+    name="infinite_loop",
+    generator=infinite_loop,
+    kind="regression",
+    frozen=True,
+    preset=pattern_generation_preset(n_rec=200),
+    shapes=lambda options: (options["n_in"], 2),
+    source="NEST infinite-loop (lemniscate) tutorial",
+)
+"""The registry record of the task (see :mod:`eprop_jax.tasks`)."""

@@ -31,7 +31,6 @@ References:
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -45,9 +44,11 @@ from ._common import (
     check_frozen_input_args,
     compute_dtype,
     duration_steps,
+    jit_sampler,
     poisson_spikes,
     time_axis,
 )
+from ._registry import TaskRecord, pattern_generation_preset
 
 _API = "sine_waves"
 
@@ -153,7 +154,7 @@ class _Config(NamedTuple):
     dtype: np.dtype
 
 
-@functools.partial(jax.jit, static_argnums=1)
+@jit_sampler
 def _sample(key: jax.Array, config: _Config) -> tuple[Batch, SineWavesInfo]:
     """Draw the task for checked arguments (see :func:`sine_waves`)."""
     n_batch, n_in, n_steps, dtype = config.n_batch, config.n_in, config.n_steps, config.dtype
@@ -185,3 +186,15 @@ def _sample(key: jax.Array, config: _Config) -> tuple[Batch, SineWavesInfo]:
         phases=jnp.broadcast_to(phases, (n_batch, n_sines)).astype(dtype),
     )
     return batch, info
+
+
+RECORD = TaskRecord(
+    name="sine_waves",
+    generator=sine_waves,
+    kind="regression",
+    frozen=True,
+    preset=pattern_generation_preset(n_rec=100),
+    shapes=lambda options: (options["n_in"], 1),
+    source="Bellec et al. 2020, Fig. S7",
+)
+"""The registry record of the task (see :mod:`eprop_jax.tasks`)."""
