@@ -4,7 +4,9 @@ Both sides get the same model, initial weights, inputs and targets: the tutorial
 ``eprop_jax.nest.nest_tutorial`` (the NEST script's own draws for ``--seed 1``). NEST runs a
 headless network built here from the same dictionaries (spike generators -> parrots -> e-prop
 neurons -> readouts, learning-signal and target connections, a forced final update), so nothing
-of the tutorial scripts is needed. Prints one JSON object: largest weight and loss differences
+of the tutorial scripts is needed. NEST gets ``rng_seed = --seed`` as in the scripts, and in the
+lemniscate and handwriting tutorials draws ``tau_m`` itself (``nest.random.normal(30, 2)``); the
+output says whether its values equal the recipe's (``tau_m_nest_equals_recipe``). Prints one JSON object: largest weight and loss differences
 and both run times.
 
 Needs ``pip install eprop-jax[nest]`` (``nest-simulator``), e.g. in its own environment::
@@ -46,11 +48,17 @@ def _generator_changes(values: np.ndarray, offset: float):
     return (np.flatnonzero(keep) + offset).astype(float), values[keep].astype(float)
 
 
-def run_nest(tut, etas=None) -> dict:
+NEST_DRAWS_TAU_M = ("infinite_loop", "handwriting")  # tau_m: nest.random.normal(30, 2)
+
+
+def run_nest(tut, etas=None, rng_seed: int = 1) -> dict:
     """Simulate the tutorial in NEST; return final weights, per-iteration loss and timings.
 
     ``etas``: optional learning rate per iteration, set with ``nest.SetDefaults`` before each
     iteration's simulation (as the v3.10 evidence-accumulation script does between phases).
+    ``rng_seed``: NEST's seed (the scripts set it to their NumPy seed). For the lemniscate and
+    handwriting tutorials NEST draws ``tau_m`` itself, as the scripts do; the values it drew are
+    returned (``tau_m``) so that they can be compared with the recipe's.
     """
     nest = _import_nest()
 
@@ -58,15 +66,20 @@ def run_nest(tut, etas=None) -> dict:
     n_seq = n_iter * batch
     nest.ResetKernel()
     nest.verbosity = nest.VerbosityLevel.FATAL
-    nest.set(**tut.kernel, print_time=False, total_num_virtual_procs=1)
+    nest.set(**tut.kernel, rng_seed=rng_seed, print_time=False, total_num_virtual_procs=1)
     gen_in = nest.Create("spike_generator", n_in)
     parrots = nest.Create("parrot_neuron", n_in)
     rec = None
     for model, n, params in tut.populations:
         params = dict(params)
-        tau_m = np.broadcast_to(np.asarray(params.pop("tau_m"), float), (n,))
-        pop = nest.Create(model, n, [{**params, "tau_m": float(t)} for t in tau_m])
+        if tut.task in NEST_DRAWS_TAU_M:
+            params["tau_m"] = nest.random.normal(mean=30.0, std=2.0)  # NEST draws its own
+            pop = nest.Create(model, n, params)
+        else:
+            tau_m = np.broadcast_to(np.asarray(params.pop("tau_m"), float), (n,))
+            pop = nest.Create(model, n, [{**params, "tau_m": float(t)} for t in tau_m])
         rec = pop if rec is None else rec + pop
+    tau_m_nest = np.asarray(rec.get("tau_m"), float).reshape(-1)
     out = nest.Create("eprop_readout_bsshslm_2020", tut.n_out, tut.readout)
     gen_target = nest.Create("step_rate_generator", tut.n_out)
     mm = nest.Create(
@@ -161,6 +174,7 @@ def run_nest(tut, etas=None) -> dict:
         "loss": loss,
         "seconds": wall,
         "cpu_seconds": cpu,
+        "tau_m": tau_m_nest,
     }
 
 
@@ -205,7 +219,7 @@ def compare(
                                   handwriting_data=data, **extra)  # fmt: skip
     etas = tut.etas if etas is None else etas
     etas = None if etas is None else [float(e) for e in etas]
-    ref = run_nest(tut, etas=etas)
+    ref = run_nest(tut, etas=etas, rng_seed=seed)
     ours = run_jax(tut, etas=etas)
     result = {
         "task": task,
@@ -214,6 +228,10 @@ def compare(
         "seed": seed,
         "etas": etas,
     }
+    recipe_tau_m = np.concatenate(
+        [np.broadcast_to(np.asarray(p["tau_m"], float), (n,)) for _, n, p in tut.populations]
+    )
+    result["tau_m_nest_equals_recipe"] = bool(np.array_equal(ref["tau_m"], recipe_tau_m))
     for name in ("w_in", "w_rec", "w_out"):
         diff = np.abs(ours[name] - ref[name])
         result[f"max_abs_diff_{name}"] = float(diff.max())

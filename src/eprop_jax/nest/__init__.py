@@ -115,6 +115,7 @@ from .params import (
     NestOptimizerConfig,
     from_nest,
 )
+from .random import nest_normal_draws
 from .run import train_nest_tutorial
 from .training import NestRun, nest_train, nest_weights
 from .tutorials import (
@@ -142,6 +143,7 @@ __all__ = [
     "from_nest",
     "nest_batch_gradients",
     "nest_handwriting_data",
+    "nest_normal_draws",
     "nest_optimizer",
     "nest_projection",
     "nest_targets",

@@ -15,6 +15,7 @@ import numpy as np
 from .._checks import check_choice, check_integer
 from ..network import Network
 from .params import NestConfig, _err, from_nest
+from .random import nest_normal_draws
 
 TUTORIALS = ("evidence_accumulation", "sine_waves", "infinite_loop", "handwriting")
 
@@ -150,9 +151,9 @@ def nest_tutorial(
     carries the per-phase learning rates (``etas``, pass them to
     :func:`~eprop_jax.nest.training.nest_train`). The script's early stopping (extra phases once
     a validation error falls below 0.07) is not reproduced. The lemniscate and handwriting scripts
-    draw ``tau_m ~ N(30, 2)`` ms from NEST's own generator, which cannot be reproduced here: this
-    recipe draws them from the same NumPy stream after everything else (pass the values read back
-    from NEST through ``populations`` to match a given NEST run).
+    draw ``tau_m ~ N(30, 2)`` ms from NEST's own generator (``nest.random.normal`` with
+    ``rng_seed = seed``); :func:`~eprop_jax.nest.random.nest_normal_draws` repeats NEST's draws
+    bit for bit, so these recipes carry NEST's own values.
 
     Args:
         task: one of :data:`TUTORIALS` (``infinite_loop`` is NEST's ``lemniscate``).
@@ -190,7 +191,7 @@ def nest_tutorial(
             "examples).",
         )
     batch = 1 if batch_size is None else batch_size
-    return _regression(rng, task, iterations, batch, handwriting_data)
+    return _regression(rng, task, iterations, batch, handwriting_data, seed)
 
 
 def _evidence_accumulation(
@@ -247,7 +248,9 @@ def _evidence_accumulation(
     )
 
 
-def _regression(rng, task: str, iterations: int, batch: int, handwriting_data) -> NestTutorial:
+def _regression(
+    rng, task: str, iterations: int, batch: int, handwriting_data, seed: int
+) -> NestTutorial:
     """The sine-waves, infinite-loop and handwriting scripts: one frozen input pattern."""
     n_in = 100
     if task == "sine_waves":
@@ -316,8 +319,8 @@ def _regression(rng, task: str, iterations: int, batch: int, handwriting_data) -
             y = y / np.max(np.abs(y))
             columns.append(np.interp(np.arange(seq) / 8, np.arange(seq // 8), y - np.mean(y)))
         target = np.stack(columns, axis=1)
-    if task != "sine_waves":
-        populations[0][2]["tau_m"] = rng.normal(30.0, 2.0, size=n_rec)  # NEST draws these itself
+    if task != "sine_waves":  # NEST's own draws: nest.random.normal(mean=30.0, std=2.0)
+        populations[0][2]["tau_m"] = nest_normal_draws(n_rec, 30.0, 2.0, rng_seed=seed)
     inputs = np.broadcast_to(frozen, (iterations, batch, seq, n_in))
     targets = np.broadcast_to(target, (iterations, batch, seq, n_out))
     return NestTutorial(
