@@ -177,6 +177,9 @@ def nest_tutorial(
         task = "infinite_loop"
     check_choice(api, "task", task, TUTORIALS)
     check_integer(api, "iterations", iterations)
+    check_integer(api, "seed", seed)
+    if seed >= 2**32:  # NEST's rng_seed range, and NumPy's RandomState's
+        raise _err(api, f"seed must be an integer in [1, 2**32 - 1] (NEST's rng_seed); got {seed}.")
     rng = np.random.RandomState(seed)
     if task == "evidence_accumulation":
         if validate_every is not None:
