@@ -45,3 +45,9 @@ def test_lean_bptt_differs_from_eprop(getkey):
         weights, batch
     )
     assert float(jnp.max(jnp.abs(grads.w_rec - eprop_grads.w_rec))) > 1e-6
+
+
+def test_other_surrogates_are_refused():
+    net = ej.network(3, 8, 2, n_alif=4, surrogate_shape="exponential")
+    with pytest.raises(ValueError, match="only the piecewise_linear surrogate is implemented"):
+        bptt_lean(net, C_REG, F_TARGET)

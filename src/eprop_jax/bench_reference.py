@@ -63,8 +63,8 @@ def bptt_lean(net: Network, c_reg: float, f_target: float) -> Callable[[Weights,
     """Return ``grad_fn(weights, batch) -> (grads, loss)``: plain BPTT of the module's objective.
 
     Args:
-        net: the network (piecewise-linear surrogate; its parameters are cast to the weights'
-            dtype).
+        net: the network; its surrogate must be ``"piecewise_linear"`` (its parameters are cast
+            to the weights' dtype).
         c_reg: rate-regularisation strength :math:`c_{reg}`.
         f_target: target rate :math:`f_{target}` in Hz.
 
@@ -73,6 +73,12 @@ def bptt_lean(net: Network, c_reg: float, f_target: float) -> Callable[[Weights,
         (inputs ``(T, B, n_in)``, one-hot targets ``(T, B, K)``, mask ``(T, B)``) returning the
         gradient as ``Weights`` (``b_fb`` gets zeros, as in ``bptt``) and the loss :math:`E`.
     """
+    psi = net.surrogate.psi
+    if float(psi(jnp.asarray(0.5), 1.0, 1.0)) != 0.5 or float(psi(jnp.asarray(1.5), 1.0, 1.0)) != 0:
+        raise ValueError(
+            "`bptt_lean`: only the piecewise_linear surrogate is implemented; got a network with "
+            "another surrogate_shape."
+        )
     p = net.neuron
     f_star = f_target * net.dt / 1000.0
 
