@@ -108,11 +108,16 @@ def test_bad_arguments_give_clear_errors(tmp_path, capsys):
 def test_bench_quick_prints_one_json_object_per_measurement(capsys):
     assert main(["bench", "--quick", "--methods", "forward", "eprop"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [r["method"] for r in rows] == ["forward", "eprop"]
-    for row in rows:
+    assert [r.get("method") for r in rows] == ["forward", "eprop", "stream", None]
+    for row in rows[:2]:
         assert "error" not in row, row
         assert row["ms_median"] > 0 and row["compile_s"] > 0 and row["peak_rss_mb"] > 100
         assert (row["n_rec"], row["T"], row["batch"]) == (100, 500, 16)
+    assert "error" not in rows[2], rows[2]
+    assert rows[2]["stream_gbps_state_size"] > 0 and rows[2]["stream_gbps_large"] > 0
+    roof = rows[3]["eprop_roofline"]  # online e-prop's eligibility traffic vs the stream kernel
+    assert roof["elig_bytes_per_step"] == 2 * 4 * 16 * 140 * (1 + 50 + 200)
+    assert roof["achieved_gbps"] > 0 and roof["fraction_of_state_size"] > 0
 
 
 def test_train_nest_compatible_runs_the_nest_tutorial(tmp_path, capsys):

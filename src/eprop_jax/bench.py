@@ -1,4 +1,4 @@
-"""Speed and memory benchmark: one JSON object per measurement, each in a fresh process.
+r"""Speed and memory benchmark: one JSON object per measurement, each in a fresh process.
 
 For each method and size it reports the median and minimum milliseconds per call after
 compilation, the compile time (first call), and the peak memory: the process's peak RSS on CPU
@@ -7,19 +7,46 @@ compilation, the compile time (first call), and the peak memory: the process's p
 Methods (all on one batch of random input spikes, cross-entropy on the last 150 steps, rate
 regularisation on):
 
-============== =================================================================
-``forward``     :func:`~eprop_jax.network.simulate` and the loss only
-``bptt``        :func:`~eprop_jax.rules.bptt` (``jax.grad`` through the scan)
-``eprop``       online e-prop (:func:`~eprop_jax.rules.eprop`), memory flat in T
+=================== ============================================================
+``forward``         :func:`~eprop_jax.network.simulate` and the loss only
+``bptt``            :func:`~eprop_jax.rules.bptt` (``jax.grad`` through the scan)
+``bptt-lean``       the same gradient written as the leanest ``lax.scan`` + ``jax.grad``
+                    (``bench_reference.py``): the yardstick for the library's speed
+``eprop``           online e-prop (:func:`~eprop_jax.rules.eprop`), memory flat in T
 ``eprop-factored``  the same gradient offline and factored (fast, memory O(T B n))
 ``eprop-autodiff``  stop-gradient autodiff (same gradients as ``eprop``)
-``tbptt``       truncated BPTT with windows of 100 steps (memory O(window))
-``train-step``  one full training iteration (task sampling excluded) with online e-prop
-============== =================================================================
+``tbptt``           truncated BPTT with windows of 100 steps (memory O(window))
+``train-step``      one full training iteration (task sampling excluded) with online e-prop
+=================== ============================================================
+
+After the methods of a size it prints the time ratios of every method to ``bptt``
+(``time_ratio_to_bptt``) and to ``bptt-lean`` (``time_ratio_to_bptt_lean``, with the targets
+``bptt`` <= 1.05 and ``eprop-factored`` <= 0.5). ``--repeats N`` runs the whole interleaved
+sequence of measurements N times and then prints, per size, the median, min, max and quartiles of
+each ratio over the repeats (``--reps`` is the number of timed calls inside one measurement).
+
+**Roofline of online e-prop.** Online e-prop is bound by memory traffic: every step reads and
+writes its eligibility state (:class:`~eprop_jax.eprop.EpropState`; with a membrane decay shared
+by all neurons and the rate regularisation on) of
+
+.. math::
+
+    \text{bytes per step} = 2 \cdot s \cdot B \cdot P\,(1 + n_{alif} + 2 n), \qquad P = n_{in} + n
+
+(``s`` bytes per number: ``elig_v`` ``(B, P)``, ``elig_a`` ``(B, n_alif, P)``, ``elig_trace`` and
+``e_sum`` ``(B, n, P)`` each; the ``(B, n_alif)`` ``psi_prev`` and the weights are left out). The
+achieved bandwidth is ``bytes per step * T / time``. In the same run a streaming kernel (``x <-
+c x + y`` on float32 arrays in a compiled loop, 12 bytes moved per element and pass) measures the
+machine's bandwidth twice: with the working set of the eligibility state (same cache level) and
+with a large array (main memory). The row ``eprop_roofline`` gives the bytes, the achieved
+bandwidth, both stream bandwidths and the fractions achieved / stream.
+
+Sizes: ``evidence_accumulation`` and ``large`` (defaults), ``quick`` (tests), and ``gpu_large``
+(n_rec 2048, for a GPU only: online e-prop's state is about 2.7 GB there).
 
 Usage::
 
-    eprop-jax bench [--quick] [--methods ...] [--memory-series]
+    eprop-jax bench [--quick] [--methods ...] [--sizes ...] [--repeats N] [--memory-series]
     python -m eprop_jax.bench ...
 """
 
@@ -40,9 +67,62 @@ SIZES = {
                               "batch": 64},
     "large": {"n_in": 40, "n_rec": 512, "n_alif": 256, "n_out": 2, "T": 1000, "batch": 64},
     "quick": {"n_in": 40, "n_rec": 100, "n_alif": 50, "n_out": 2, "T": 500, "batch": 16},
+    "gpu_large": {"n_in": 40, "n_rec": 2048, "n_alif": 1024, "n_out": 2, "T": 1000, "batch": 64},
 }  # fmt: skip
-METHODS = ("forward", "bptt", "eprop", "eprop-factored", "eprop-autodiff", "tbptt", "train-step")
+METHODS = ("forward", "bptt", "bptt-lean", "eprop", "eprop-factored", "eprop-autodiff", "tbptt",
+           "train-step")  # fmt: skip
 TBPTT_WINDOW = 100
+C_REG, F_TARGET = 2.0, 10.0  # the rate regularisation of every method
+TARGETS_TO_LEAN = {"bptt": 1.05, "eprop-factored": 0.5}  # issue 14: time / bptt-lean at most
+STREAM_LARGE_MB = 256  # the main-memory stream kernel's array (64 MiB with --quick)
+
+
+def eligibility_bytes_per_step(n_in: int, n_rec: int, n_alif: int, batch: int, *,
+                               itemsize: int = 4) -> int:  # fmt: skip
+    """Bytes online e-prop's eligibility state moves per step: ``2 s B P (1 + n_alif + 2 n)``.
+
+    Read and write of ``elig_v`` ``(B, P)``, ``elig_a`` ``(B, n_alif, P)``, ``elig_trace`` and
+    ``e_sum`` ``(B, n, P)``, with ``P = n_in + n_rec`` (module docstring).
+    """
+    n_pre = n_in + n_rec
+    return 2 * itemsize * batch * n_pre * (1 + n_alif + 2 * n_rec)
+
+
+def _stream_gbps(n_bytes: int, reps: int) -> float:
+    """Best bandwidth (GB/s) of ``x <- 0.999 x + y`` over float32 arrays of ``n_bytes`` each."""
+    import jax
+    import jax.numpy as jnp
+
+    n = max(n_bytes // 4, 1024)
+    target = 2**34 if jax.devices()[0].platform != "cpu" else 2**31  # bytes moved per call
+    passes = max(4, -(-target // (12 * n)))
+    x, y = jnp.ones((n,), jnp.float32), jnp.full((n,), 0.5, jnp.float32)
+    run = jax.jit(lambda x, y: jax.lax.fori_loop(0, passes, lambda i, x: 0.999 * x + y, x))
+    jax.block_until_ready(run(x, y))
+    best = float("inf")
+    for _ in range(max(reps, 2)):
+        start = time.perf_counter()
+        jax.block_until_ready(run(x, y))
+        best = min(best, time.perf_counter() - start)
+    return 12 * n * passes / best / 1e9
+
+
+def _measure_stream(size: dict, reps: int, large_mb: int) -> dict:
+    """The machine's streaming bandwidth at the eligibility state's working set and at large_mb."""
+    import jax
+
+    state = eligibility_bytes_per_step(*(size[k] for k in ("n_in", "n_rec", "n_alif", "batch")))
+    state //= 2  # the state's size (each step reads and writes it once)
+    device = jax.devices()[0]
+    return {
+        "method": "stream",
+        **{k: size[k] for k in ("n_in", "n_rec", "n_alif", "n_out", "T", "batch")},
+        "device": f"{device.platform}:{device.device_kind}",
+        "state_mb": state / 1e6,
+        "stream_gbps_state_size": _stream_gbps(state // 2, reps),  # x and y: half each
+        "large_mb": large_mb,
+        "stream_gbps_large": _stream_gbps(large_mb * 2**20, reps),
+    }
 
 
 def _measure(method: str, size: dict, reps: int, seed: int = 0) -> dict:
@@ -70,7 +150,7 @@ def _measure(method: str, size: dict, reps: int, seed: int = 0) -> dict:
     )
     mask = jnp.zeros((t_steps, n_batch)).at[-150:].set(1.0)
     batch = ej.Batch(inputs, targets, mask)
-    options = {"loss": "cross_entropy", "regularization": ej.rate_regularization(2.0)}
+    options = {"loss": "cross_entropy", "regularization": ej.rate_regularization(C_REG, F_TARGET)}
 
     if method == "forward":
 
@@ -86,6 +166,10 @@ def _measure(method: str, size: dict, reps: int, seed: int = 0) -> dict:
             grads, aux = rule(w, b)
             updates, _ = opt.update(grads, state, w)
             return optax.apply_updates(w, updates), aux.loss
+    elif method == "bptt-lean":
+        from eprop_jax.bench_reference import bptt_lean
+
+        fn = bptt_lean(net, C_REG, F_TARGET)
     elif method == "tbptt":
         fn = ej.make_rule(method, net, truncation=TBPTT_WINDOW, **options)
     else:
@@ -122,14 +206,96 @@ def _measure(method: str, size: dict, reps: int, seed: int = 0) -> dict:
     }
 
 
-def run_one(method: str, size: dict, reps: int) -> dict:
+def run_one(method: str, size: dict, reps: int, **extra) -> dict:
     """Measure in a fresh Python process so that peak memory belongs to this measurement."""
-    spec = json.dumps({"method": method, "size": size, "reps": reps})
+    spec = json.dumps({"method": method, "size": size, "reps": reps, **extra})
     proc = subprocess.run([sys.executable, "-m", "eprop_jax.bench", "--one", spec],
                           capture_output=True, text=True, check=False)  # fmt: skip
     if proc.returncode != 0:
         return {"method": method, **size, "error": proc.stderr.strip().splitlines()[-1:]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def time_ratios(medians: dict[str, float], baseline: str) -> dict[str, float]:
+    """``ms(method) / ms(baseline)`` for every measured method (empty without the baseline)."""
+    if baseline not in medians:
+        return {}
+    return {m: round(ms / medians[baseline], 3) for m, ms in medians.items()}
+
+
+def eprop_roofline(eprop_row: dict, stream_row: dict) -> dict:
+    """Bytes per step, achieved bandwidth and its fraction of the measured stream bandwidths."""
+    size = [eprop_row[k] for k in ("n_in", "n_rec", "n_alif", "batch")]
+    per_step = eligibility_bytes_per_step(*size)
+    moved = per_step * eprop_row["T"]
+    achieved = moved / (eprop_row["ms_median"] / 1000) / 1e9
+    best = moved / (eprop_row["ms_min"] / 1000) / 1e9
+    out = {"elig_bytes_per_step": per_step, "steps": eprop_row["T"],
+           "ms_median": eprop_row["ms_median"], "achieved_gbps": round(achieved, 3),
+           "achieved_gbps_best": round(best, 3)}  # fmt: skip
+    for key in ("stream_gbps_state_size", "stream_gbps_large"):
+        if key in stream_row:
+            out[key] = round(stream_row[key], 3)
+            out["fraction_of_" + key.removeprefix("stream_gbps_")] = round(
+                achieved / stream_row[key], 3
+            )
+    return out
+
+
+def spread(values: Sequence[float]) -> dict[str, float]:
+    """Median, min, max and quartiles (inclusive method) of repeated measurements."""
+    values = sorted(values)
+    q1 = q3 = values[0]
+    if len(values) > 1:
+        q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return {"median": round(statistics.median(values), 3), "min": round(values[0], 3),
+            "max": round(values[-1], 3), "q1": round(q1, 3), "q3": round(q3, 3),
+            "n": len(values)}  # fmt: skip
+
+
+def _summary(name: str, repeats: list[dict]) -> dict:
+    """Spread over repeats of every ratio and of the roofline fractions of one size."""
+    out: dict = {"size": name, "repeats": len(repeats)}
+    for key in ("time_ratio_to_bptt", "time_ratio_to_bptt_lean", "eprop_roofline"):
+        series: dict[str, list[float]] = {}
+        for rep in repeats:
+            for m, value in rep.get(key, {}).items():
+                if isinstance(value, float) and m not in ("elig_bytes_per_step", "steps"):
+                    series.setdefault(m, []).append(float(value))
+        if series:
+            out[key] = {m: spread(v) for m, v in series.items()}
+    return out
+
+
+def _measure_size(name: str, methods: Sequence[str], reps: int, networks: int,
+                  repeat: int | None, large_mb: int) -> dict:  # fmt: skip
+    """One interleaved pass over the methods of one size; prints every row, returns the ratios."""
+    tag = {"size": name} if repeat is None else {"size": name, "repeat": repeat}
+    rows = {}
+    for method in methods:
+        row = run_one(method, SIZES[name], reps)
+        print(json.dumps({**tag, **row}), flush=True)
+        rows[method] = row
+        if networks > 1 and method != "train-step":
+            size = {**SIZES[name], "networks": networks}
+            print(json.dumps({**tag, **run_one(method, size, reps)}), flush=True)
+    medians = {m: r["ms_median"] for m, r in rows.items() if "ms_median" in r}
+    result: dict = {}
+    if "bptt" in medians or "bptt-lean" in medians:  # same run, same machine: the numbers to quote
+        result["time_ratio_to_bptt"] = time_ratios(medians, "bptt")
+        lean = time_ratios(medians, "bptt-lean")
+        result["time_ratio_to_bptt_lean"] = lean
+        if lean:
+            result["targets_to_bptt_lean"] = TARGETS_TO_LEAN
+            result["meets_targets"] = {m: lean[m] <= t for m, t in TARGETS_TO_LEAN.items()
+                                       if m in lean}  # fmt: skip
+        print(json.dumps({**tag, **result}), flush=True)
+    if "eprop" in medians:
+        stream = run_one("stream", SIZES[name], reps, large_mb=large_mb)
+        print(json.dumps({**tag, **stream}), flush=True)
+        result["eprop_roofline"] = eprop_roofline(rows["eprop"], stream)
+        print(json.dumps({**tag, "eprop_roofline": result["eprop_roofline"]}), flush=True)
+    return result
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -140,6 +306,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sizes", nargs="+", choices=sorted(SIZES),
                         default=["evidence_accumulation", "large"])  # fmt: skip
     parser.add_argument("--reps", type=int, default=5, help="timed calls after compilation")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="repeat the interleaved measurement of all methods this many times "
+                        "and report the spread of every ratio (default: 1)")  # fmt: skip
     parser.add_argument("--memory-series", action="store_true",
                         help="peak memory of eprop, bptt and tbptt for T = 1000 ... 16000 (batch 16)")  # fmt: skip
     parser.add_argument("--networks", type=int, default=1,
@@ -149,23 +318,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.one:
         spec = json.loads(args.one)
-        print(json.dumps(_measure(spec["method"], spec["size"], spec["reps"])), flush=True)
+        if spec["method"] == "stream":
+            row = _measure_stream(spec["size"], spec["reps"], spec["large_mb"])
+        else:
+            row = _measure(spec["method"], spec["size"], spec["reps"])
+        print(json.dumps(row), flush=True)
         return 0
+    for option in ("reps", "repeats", "networks"):
+        value = getattr(args, option)
+        if value < 1:
+            parser.error(f"--{option} must be an integer >= 1; got {value}.")
     sizes = ["quick"] if args.quick else args.sizes
     reps = 2 if args.quick else args.reps
+    large_mb = 64 if args.quick else STREAM_LARGE_MB
     for name in sizes:
-        medians = {}
-        for method in args.methods:
-            row = run_one(method, SIZES[name], reps)
-            print(json.dumps({"size": name, **row}), flush=True)
-            if "ms_median" in row:
-                medians[method] = row["ms_median"]
-            if args.networks > 1 and method != "train-step":
-                size = {**SIZES[name], "networks": args.networks}
-                print(json.dumps({"size": name, **run_one(method, size, reps)}), flush=True)
-        if "bptt" in medians:  # same run, same machine: the numbers to quote
-            ratios = {m: round(ms / medians["bptt"], 3) for m, ms in medians.items()}
-            print(json.dumps({"size": name, "time_ratio_to_bptt": ratios}), flush=True)
+        results = []
+        for repeat in range(args.repeats):
+            results.append(_measure_size(name, args.methods, reps, args.networks,
+                                         repeat if args.repeats > 1 else None, large_mb))  # fmt: skip
+        if args.repeats > 1:
+            print(json.dumps(_summary(name, results)), flush=True)
     if args.memory_series and not args.quick:
         for t_steps in (1000, 2000, 4000, 8000, 16000):
             for method in ("eprop", "bptt", "tbptt"):
