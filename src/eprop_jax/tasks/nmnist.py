@@ -45,10 +45,11 @@ one sequence (300 steps of 1 ms by default): an event at time stamp :math:`t` (Â
 
 the longest recording of the training and test sets, rounding half to even (NumPy's
 ``around``). Input :math:`i` at step :math:`k` is the **number** of events of channel
-:math:`c_i` that land at step :math:`k` (NEST's spike generator emits repeated spike times as one
-spike of that multiplicity), so inputs are counts, mostly 0 or 1. Events with :math:`k = T`
-(only recordings longer than about 335.5 ms have them) are dropped: in NEST they fall into the
-first step of the next sequence, outside their own sample.
+:math:`c_i` that land at step :math:`k`, so inputs are counts, mostly 0 or 1: in NEST a spike
+generator given one time several times emits that many spikes, and the parrot neurons pass all of
+them on (checked with NEST 3.10: three at one time move a neuron's potential by three weights).
+Events with :math:`k = T` (only recordings longer than about 335.5 ms have them) are dropped: in
+NEST they fall into the first step of the next sequence, outside their own sample.
 
 **Targets and mask.** The target is the one-hot digit at every step; the mask (learning window)
 is 1 in the last ``learning_window`` (10) ms of the sequence, where NEST's readouts receive their
