@@ -126,8 +126,10 @@ def test_frozen_tasks_repeat_one_trial_over_the_batch(name):
 
 
 def test_registry():
-    assert set(TASKS) == {"evidence_accumulation", "sine_waves", "infinite_loop", "handwriting"}
-    assert CLASSIFICATION_TASKS == {"evidence_accumulation"}
+    assert set(TASKS) == {
+        "evidence_accumulation", "sine_waves", "infinite_loop", "handwriting", "nmnist"
+    }  # fmt: skip
+    assert CLASSIFICATION_TASKS == {"evidence_accumulation", "nmnist"}
     for name, gen in TASKS.items():
         assert get_task(name) is gen
     with pytest.raises(ValueError, match=re.escape("unknown task 'mnist'; expected one of")):
@@ -445,7 +447,7 @@ def test_describe_preset():
     text = describe_preset("evidence_accumulation")
     assert text.startswith("n_rec=100, n_alif=50,") and "lr_decay=0.7" in text
     assert describe_default("lr_decay") == (
-        "0.7 for evidence_accumulation; 1 for sine_waves, infinite_loop, handwriting"
+        "0.7 for evidence_accumulation; 1 for sine_waves, infinite_loop, handwriting, nmnist"
     )
     assert describe_default("learning_rate") == "0.005"
     with pytest.raises(ValueError, match=re.escape("`describe_preset`: unknown field 'lr'")):

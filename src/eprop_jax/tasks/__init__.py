@@ -23,6 +23,7 @@ name                       kind            source                               
 ``sine_waves``             regression      Bellec et al. 2020, Fig. S7                frozen
 ``infinite_loop``          regression      NEST infinite-loop (lemniscate) tutorial   frozen
 ``handwriting``            regression      NEST handwriting tutorial ("chaos")        frozen
+``nmnist``                 classification  NEST 3.10 N-MNIST tutorial (local data)    fresh
 =========================  ==============  =========================================  ==========
 
 "Fresh" tasks need a new key every iteration; "frozen" tasks are trained on one fixed sample, so
@@ -34,6 +35,7 @@ from __future__ import annotations
 from . import evidence_accumulation as _evidence_accumulation
 from . import handwriting as _handwriting
 from . import infinite_loop as _infinite_loop
+from . import nmnist as _nmnist
 from . import sine_waves as _sine_waves
 from ._registry import CLASSIFICATION_TASKS as CLASSIFICATION_TASKS
 from ._registry import FROZEN_TASKS as FROZEN_TASKS
@@ -53,6 +55,8 @@ from .handwriting import handwriting as handwriting
 from .handwriting import handwriting_characters as handwriting_characters
 from .infinite_loop import InfiniteLoopInfo as InfiniteLoopInfo
 from .infinite_loop import infinite_loop as infinite_loop
+from .nmnist import NmnistInfo as NmnistInfo
+from .nmnist import nmnist as nmnist
 from .sine_waves import SineWavesInfo as SineWavesInfo
 from .sine_waves import sine_waves as sine_waves
 
@@ -61,3 +65,4 @@ register_task(_evidence_accumulation.RECORD)
 register_task(_sine_waves.RECORD)
 register_task(_infinite_loop.RECORD)
 register_task(_handwriting.RECORD)
+register_task(_nmnist.RECORD)
