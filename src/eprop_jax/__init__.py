@@ -22,9 +22,13 @@ from .losses import cross_entropy_step as cross_entropy_step
 from .losses import mse_step as mse_step
 from .losses import rate_regularization as rate_regularization
 from .network import Network as Network
+from .network import NetworkState as NetworkState
 from .network import Trajectory as Trajectory
 from .network import Weights as Weights
+from .network import cast as cast
+from .network import init_state as init_state
 from .network import init_weights as init_weights
+from .network import input_currents as input_currents
 from .network import network as network
 from .network import network_step as network_step
 from .network import simulate as simulate
@@ -35,6 +39,7 @@ from .neurons import ReadoutParams as ReadoutParams
 from .neurons import alif_init_state as alif_init_state
 from .neurons import alif_params as alif_params
 from .neurons import alif_step as alif_step
+from .neurons import cast_params as cast_params
 from .neurons import lif_params as lif_params
 from .neurons import readout_step as readout_step
 from .rules import RULES as RULES

@@ -33,6 +33,8 @@ References:
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from typing import NamedTuple
 
 import jax
@@ -60,12 +62,23 @@ from .neurons import (
 from .surrogates import SURROGATES, Surrogate, surrogate
 
 
-class Network(NamedTuple):
-    """Everything about a network except its weights (built by :func:`network`)."""
+@functools.partial(
+    jax.tree_util.register_dataclass,
+    data_fields=["neuron", "readout"],
+    meta_fields=["surrogate", "n_in", "n_out", "dt"],
+)
+@dataclasses.dataclass(frozen=True)
+class Network:
+    """Everything about a network except its weights (built by :func:`network`).
+
+    A static, jit-able value: a pytree whose leaves are the parameter arrays (``neuron``,
+    ``readout``) and whose sizes, time step and surrogate are static data, so
+    ``jax.jit(simulate)(net, weights, x)`` works and equal networks share one compilation.
+    """
 
     neuron: AlifParams  # per-neuron parameters, shape (n_rec,) each
     readout: ReadoutParams  # kappa
-    surrogate: Surrogate  # spike function and pseudo-derivative
+    surrogate: Surrogate  # spike function and pseudo-derivative (static)
     n_in: int
     n_out: int
     dt: float
@@ -73,6 +86,10 @@ class Network(NamedTuple):
     @property
     def n_rec(self) -> int:
         return int(np.shape(self.neuron.alpha)[0])
+
+    def _replace(self, **changes) -> Network:
+        """A copy with ``changes`` applied (the NamedTuple spelling, kept for callers)."""
+        return dataclasses.replace(self, **changes)
 
 
 class Weights(NamedTuple):
