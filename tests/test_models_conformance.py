@@ -219,3 +219,17 @@ def test_psc_delta_resets_to_v_reset_and_holds_while_refractory():
     expected3 = alpha * 0.1 + 0.5
     assert vs[:4] == pytest.approx([0.7, 0.1, 0.1, expected3], abs=1e-15)
     assert vs[4] == pytest.approx(alpha * expected3, abs=1e-15)
+
+
+def test_register_model_makes_a_model_available_by_name():
+    renamed = MODELS["alif"]._replace(name="alif-copy")
+    ej.register_model(renamed)
+    try:
+        net = ej.network(3, 8, 2, n_alif=4, model="alif-copy")
+        assert net.model is renamed
+        with pytest.raises(ValueError, match="exists already"):
+            ej.register_model(renamed)
+        with pytest.raises(ValueError, match="expected a NeuronModel"):
+            ej.register_model("alif")
+    finally:
+        del MODELS["alif-copy"]
