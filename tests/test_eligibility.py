@@ -35,8 +35,11 @@ def scan_eligibility(net, weights, inputs, learning_signal=None, kappa=0.0):
         grad_t, elig = rule.update(elig, ej.EpropStep(pre, out.psi), signal)
         return (state, elig, grad + grad_t), (elig.elig_v, elig.elig_a)
 
-    carry0 = (init_state(net, b, dtype), rule.init(b, n_in + net.n_rec, dtype),
-              jnp.zeros((net.n_rec, n_in + net.n_rec), dtype))  # fmt: skip
+    carry0 = (
+        init_state(net, b, dtype),
+        rule.init(b, n_in + net.n_rec, dtype),
+        jnp.zeros((net.n_rec, n_in + net.n_rec), dtype),
+    )
     (_, _, grad), (elig_v, elig_a) = jax.lax.scan(
         body, carry0, (input_currents(weights, inputs), inputs, learning_signal)
     )
@@ -57,16 +60,22 @@ def test_eq1_bptt_equals_total_learning_signal_times_eligibility(
     step_loss = get_loss(loss)
 
     def objective(perturbation):
-        traj = ej.simulate(net, weights, batch.inputs, stop_reset_gradient=stop_reset_gradient,
-                           spike_perturbation=perturbation)  # fmt: skip
+        traj = ej.simulate(
+            net,
+            weights,
+            batch.inputs,
+            stop_reset_gradient=stop_reset_gradient,
+            spike_perturbation=perturbation,
+        )
         return task_loss(step_loss, traj.y, batch.targets, batch.mask) + rate_loss(
             reg, mean_rate(traj.z), net.dt
         )
 
     total_signal = jax.grad(objective)(jnp.zeros((*batch.inputs.shape[:2], net.n_rec)))
     grad_in, grad_rec, _, _ = scan_eligibility(net, weights, batch.inputs, total_signal)
-    bptt, _ = ej.bptt(net, loss=loss, regularization=reg,
-                      stop_reset_gradient=stop_reset_gradient)(weights, batch)  # fmt: skip
+    bptt, _ = ej.bptt(net, loss=loss, regularization=reg, stop_reset_gradient=stop_reset_gradient)(
+        weights, batch
+    )
     off_diagonal = 1 - jnp.eye(net.n_rec)
     assert float(jnp.max(jnp.abs(bptt.w_rec))) > 0
     assert rel_err(grad_in, bptt.w_in) <= TOL
@@ -81,12 +90,23 @@ def test_eligibility_vectors_equal_jvp_of_hidden_state(population, tau_m, getkey
     weights, batch = active_case(getkey, net)
     tangent_in = jax.random.normal(getkey(), weights.w_in.shape)
     tangent_rec = jax.random.normal(getkey(), weights.w_rec.shape) * (1 - jnp.eye(net.n_rec))
-    tangent = ej.Weights(tangent_in, tangent_rec, jnp.zeros_like(weights.w_out),
-                         jnp.zeros_like(weights.b_out), jnp.zeros_like(weights.b_fb))  # fmt: skip
+    tangent = ej.Weights(
+        tangent_in,
+        tangent_rec,
+        jnp.zeros_like(weights.w_out),
+        jnp.zeros_like(weights.b_out),
+        jnp.zeros_like(weights.b_fb),
+    )
 
     def hidden(w):
-        traj = ej.simulate(net, w, batch.inputs, record=True, stop_recurrent_gradient=True,
-                           stop_reset_gradient=True)  # fmt: skip
+        traj = ej.simulate(
+            net,
+            w,
+            batch.inputs,
+            record=True,
+            stop_recurrent_gradient=True,
+            stop_reset_gradient=True,
+        )
         return traj.v, traj.threshold
 
     _, (dv, dthreshold) = jax.jvp(hidden, (weights,), (tangent,))

@@ -3,6 +3,7 @@
 import functools
 import itertools
 import re
+import types
 
 import jax
 import jax.numpy as jnp
@@ -14,8 +15,7 @@ from eprop_jax.eprop_factored import eprop_factored_gradients
 from helpers import active_case, random_batch, rel_err, small_network, strong_weights
 
 TOL = 1e-10
-FIELDS = ("grad_in", "grad_rec", "grad_out", "grad_bias", "task_loss", "reg_loss", "rate",
-          "y_mean")  # fmt: skip
+FIELDS = ("grad_in", "grad_rec", "grad_out", "grad_bias", "task_loss", "reg_loss", "rate", "y_mean")
 STEP_LOSSES = {"mse": ej.mse_step, "cross_entropy": ej.cross_entropy_step}
 SHAPES = ("piecewise_linear", "exponential", "fast_sigmoid", "arctan")
 PER_NEURON_TAU_M = (10.0, 20.0, 30.0, 40.0) * 2  # per-neuron alpha: eps^v is per synapse
@@ -37,8 +37,26 @@ def _cases():
 CASES = list(_cases())
 
 
+def flat(result):
+    """An engine's ``(grads, aux)`` as one record with the fields of ``FIELDS``."""
+    grads, aux = result
+    return types.SimpleNamespace(
+        grad_in=grads.w_in,
+        grad_rec=grads.w_rec,
+        grad_out=grads.w_out,
+        grad_bias=grads.b_out,
+        task_loss=aux.task_loss,
+        reg_loss=aux.reg_loss,
+        rate=aux.rate,
+        y_mean=aux.y_mean,
+        trajectory=aux.trajectory,
+        learning_signal=aux.learning_signal,
+    )
+
+
 def make_runner(net, loss="mse", c_reg=0.5):
-    """``(weights, batch, feedback_matrix) -> (factored, online)``."""
+    """``(weights, batch, feedback_matrix) -> (factored, online)``, each an engine's
+    ``(grads, aux)``."""
     kwargs = {
         "step_loss": STEP_LOSSES[loss],
         "regularization": ej.rate_regularization(c_reg, f_target=20.0),
@@ -57,7 +75,7 @@ def both(net, weights, batch, loss="mse", c_reg=0.5, feedback="symmetric"):
     """(factored, online) results on the same arguments, run op by op (the ops' compilations are
     cached across tests, which is quicker here than compiling two whole programs per test)."""
     matrix = weights.w_out.T if feedback == "symmetric" else weights.b_fb
-    return make_runner(net, loss, c_reg)(weights, batch, matrix)
+    return tuple(map(flat, make_runner(net, loss, c_reg)(weights, batch, matrix)))
 
 
 def assert_equal_results(factored, online, tol=TOL):
@@ -73,8 +91,9 @@ def assert_equal_results(factored, online, tol=TOL):
 @pytest.mark.parametrize(
     ("population", "refractory", "loss", "c_reg", "feedback", "shape", "tau_m"), CASES
 )
-def test_factored_equals_online(population, refractory, loss, c_reg, feedback, shape, tau_m,
-                                getkey):  # fmt: skip
+def test_factored_equals_online(
+    population, refractory, loss, c_reg, feedback, shape, tau_m, getkey
+):
     net = small_network(population, refractory, surrogate_shape=shape, tau_m=tau_m)
     weights, batch = active_case(getkey, net, loss)
     assert_equal_results(*both(net, weights, batch, loss, c_reg, feedback))
@@ -87,7 +106,7 @@ def test_float32_agreement_dtype_and_no_recompile(getkey):
     run = jax.jit(make_runner(net))
     for _ in range(2):
         batch = to_f32(random_batch(getkey(), net))
-        factored, online = run(weights, batch, weights.b_fb)
+        factored, online = map(flat, run(weights, batch, weights.b_fb))
         for name in FIELDS:
             assert getattr(factored, name).dtype == jnp.float32, name
             assert rel_err(getattr(factored, name), getattr(online, name)) <= 1e-5, name
@@ -98,8 +117,11 @@ def test_record_and_custom_rule_raise(getkey):
     net = small_network("mixed", 3.0)
     weights = strong_weights(net, getkey())
     batch = random_batch(getkey(), net)
-    kwargs = {"step_loss": ej.mse_step, "feedback_matrix": weights.w_out.T,
-              "regularization": ej.rate_regularization()}  # fmt: skip
+    kwargs = {
+        "step_loss": ej.mse_step,
+        "feedback_matrix": weights.w_out.T,
+        "regularization": ej.rate_regularization(),
+    }
     with pytest.raises(ValueError, match=re.escape("`eprop_factored_gradients`: record=True")):
         eprop_factored_gradients(net, weights, *batch, record=True, **kwargs)
     with pytest.raises(ValueError, match=re.escape("a custom rule cannot be factored")):

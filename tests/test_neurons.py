@@ -112,8 +112,9 @@ def test_readout_is_a_leaky_integral_of_spikes_plus_bias(getkey):
     kappa = math.exp(-1 / 20)
     y = np.zeros((2, 2))
     for t in range(batch.inputs.shape[0]):
-        y = kappa * y + (1 - kappa) * (np.asarray(traj.z[t]) @ np.asarray(weights.w_out).T
-                                       + np.asarray(weights.b_out))  # fmt: skip
+        y = kappa * y + (1 - kappa) * (
+            np.asarray(traj.z[t]) @ np.asarray(weights.w_out).T + np.asarray(weights.b_out)
+        )
         np.testing.assert_allclose(traj.y[t], y, rtol=1e-12, atol=1e-15)
 
 

@@ -39,8 +39,9 @@ def test_sign_concordant_feedback_is_used(getkey):
 
     grads, _ = ej.eprop(net, feedback=sign_concordant)(weights, batch)
     # Same as random feedback with B replaced by the sign-concordant matrix.
-    expected, _ = ej.eprop(net, feedback="random")(weights._replace(b_fb=sign_concordant(weights)),
-                                                   batch)  # fmt: skip
+    expected, _ = ej.eprop(net, feedback="random")(
+        weights._replace(b_fb=sign_concordant(weights)), batch
+    )
     for name in ("w_in", "w_rec", "w_out", "b_out"):
         assert rel_err(getattr(grads, name), getattr(expected, name)) <= TOL, name
     factored, _ = ej.eprop(net, feedback=sign_concordant, implementation="factored")(weights, batch)
@@ -123,9 +124,14 @@ def test_register_rule_makes_it_trainable_by_name():
     ej.register_rule("test-eprop-unfiltered", unfiltered, overwrite=True)
     try:
         assert takes_feedback(resolve_rule("test-eprop-unfiltered"))
-        config = TrainConfig(task="sine_waves", rule="test-eprop-unfiltered", iterations=2,
-                             eval_interval=0, network={"n_rec": 12},
-                             task_options={"duration": 50, "n_in": 5})  # fmt: skip
+        config = TrainConfig(
+            task="sine_waves",
+            rule="test-eprop-unfiltered",
+            iterations=2,
+            eval_interval=0,
+            network={"n_rec": 12},
+            task_options={"duration": 50, "n_in": 5},
+        )
         with jax.numpy_dtype_promotion("standard"):
             result = train(config, progress=False)
         assert result.iterations_done == 2 and np.isfinite(result.metrics[-1]["loss"])

@@ -13,8 +13,9 @@ import eprop_jax as ej
 from helpers import active_case, random_batch, rel_err, small_network, strong_weights
 
 TOL = 1e-10
-CASES = list(itertools.product(["lif", "alif", "mixed"], [0.0, 3.0], ["mse", "cross_entropy"],
-                               [0.0, 0.5]))  # fmt: skip
+CASES = list(
+    itertools.product(["lif", "alif", "mixed"], [0.0, 3.0], ["mse", "cross_entropy"], [0.0, 0.5])
+)
 
 
 @pytest.mark.parametrize(("population", "refractory", "loss", "c_reg"), CASES)
@@ -85,9 +86,15 @@ def test_adaptive_feedback_receives_the_readout_gradient(rule, getkey):
 
 @pytest.mark.parametrize(
     ("rule", "feedback"),
-    [("bptt", "symmetric"), ("eprop", "symmetric"), ("eprop", "random"),
-     ("eprop-factored", "random"), ("eprop-autodiff", "symmetric"), ("eprop-autodiff", "random")],
-)  # fmt: skip
+    [
+        ("bptt", "symmetric"),
+        ("eprop", "symmetric"),
+        ("eprop", "random"),
+        ("eprop-factored", "random"),
+        ("eprop-autodiff", "symmetric"),
+        ("eprop-autodiff", "random"),
+    ],
+)
 def test_recurrent_diagonal_gets_no_gradient(rule, feedback, getkey):
     net = small_network("mixed", 3.0)
     weights, batch = active_case(getkey, net)
@@ -142,8 +149,10 @@ def test_compare_rules_reports_every_matrix(getkey):
     weights, batch = active_case(getkey, net)
     table = ej.compare_rules(
         {"eprop": ej.eprop(net), "eprop-autodiff": ej.eprop_autodiff(net)},
-        weights, batch, reference=ej.bptt(net),
-    )  # fmt: skip
+        weights,
+        batch,
+        reference=ej.bptt(net),
+    )
     for rule in ("eprop", "eprop-autodiff"):
         assert set(table[rule]) == {"w_in", "w_rec", "w_out", "b_out"}
         assert table[rule]["w_out"]["norm_ratio"] == pytest.approx(1.0, rel=1e-10)
@@ -184,8 +193,11 @@ def test_rules_jit_and_do_not_recompile(getkey):
 def test_factored_rule_equals_online_rule(feedback, getkey):
     net = small_network("mixed", 3.0)
     weights, batch = active_case(getkey, net, "cross_entropy")
-    options = {"loss": "cross_entropy", "feedback": feedback,
-               "regularization": ej.rate_regularization(0.5)}  # fmt: skip
+    options = {
+        "loss": "cross_entropy",
+        "feedback": feedback,
+        "regularization": ej.rate_regularization(0.5),
+    }
     online, aux_online = ej.eprop(net, **options)(weights, batch)
     factored, aux_factored = ej.eprop_factored(net, **options)(weights, batch)
     for name in ej.Weights._fields:

@@ -28,8 +28,9 @@ def reference_truncated(net, weights, batch, window, loss, reg, stop_reset_gradi
         for t in range(batch.inputs.shape[0]):
             if t % window == 0:
                 state = jax.lax.stop_gradient(state)
-            state, (y, out) = network_step(net_c, w, state, batch.inputs[t] @ w.w_in.T,
-                                           stop_reset_gradient=stop_reset_gradient)  # fmt: skip
+            state, (y, out) = network_step(
+                net_c, w, state, batch.inputs[t] @ w.w_in.T, stop_reset_gradient=stop_reset_gradient
+            )
             ys.append(y)
             zs.append(out.z)
         y, z = jnp.stack(ys), jnp.stack(zs)
@@ -40,9 +41,10 @@ def reference_truncated(net, weights, batch, window, loss, reg, stop_reset_gradi
     return jax.grad(objective)(weights)
 
 
-@pytest.mark.parametrize(("population", "loss", "c_reg"),
-                         list(itertools.product(["lif", "mixed"], ["mse", "cross_entropy"],
-                                                [0.0, 0.5])))  # fmt: skip
+@pytest.mark.parametrize(
+    ("population", "loss", "c_reg"),
+    list(itertools.product(["lif", "mixed"], ["mse", "cross_entropy"], [0.0, 0.5])),
+)
 def test_window_covering_the_sequence_is_bptt(population, loss, c_reg, getkey):
     net = small_network(population, 3.0)
     weights, batch = active_case(getkey, net, loss)
@@ -61,9 +63,15 @@ def test_window_covering_the_sequence_is_bptt(population, loss, c_reg, getkey):
         assert rel_err(aux.rate, aux_full.rate) <= TOL
 
 
-@pytest.mark.parametrize(("window", "loss", "c_reg", "stop_reset"),
-                         [(1, "mse", 0.0, False), (5, "cross_entropy", 0.5, False),
-                          (7, "mse", 0.5, True), (10, "cross_entropy", 0.0, False)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("window", "loss", "c_reg", "stop_reset"),
+    [
+        (1, "mse", 0.0, False),
+        (5, "cross_entropy", 0.5, False),
+        (7, "mse", 0.5, True),
+        (10, "cross_entropy", 0.0, False),
+    ],
+)
 def test_equals_gradient_with_state_held_at_window_boundaries(
     window, loss, c_reg, stop_reset, getkey
 ):
@@ -71,8 +79,9 @@ def test_equals_gradient_with_state_held_at_window_boundaries(
     net = small_network("mixed", 3.0)
     weights, batch = active_case(getkey, net, loss)
     reg = ej.rate_regularization(c_reg, f_target=20.0)
-    rule = ej.truncated_bptt(net, truncation=window, loss=loss, regularization=reg,
-                             stop_reset_gradient=stop_reset)  # fmt: skip
+    rule = ej.truncated_bptt(
+        net, truncation=window, loss=loss, regularization=reg, stop_reset_gradient=stop_reset
+    )
     grads, _ = jax.jit(rule)(weights, batch)
     expected = reference_truncated(net, weights, batch, window, loss, reg, stop_reset)
     full, _ = ej.bptt(net, loss=loss, regularization=reg, stop_reset_gradient=stop_reset)(

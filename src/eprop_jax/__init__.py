@@ -5,11 +5,18 @@ Build a network, draw weights, and get gradients from any learning rule with one
     net = eprop_jax.network(40, 100, 2, n_alif=50)
     weights = eprop_jax.init_weights(net, jax.random.key(0))
     grads, aux = eprop_jax.eprop(net, loss="cross_entropy", feedback="random")(weights, batch)
+
+The neuron model is a choice of :func:`network` (``model="alif"`` or ``"psc_delta"``, see
+:mod:`eprop_jax.models`); every rule and engine is generic over it. For your own time loop,
+:func:`network_step` with :func:`cast`, :func:`init_state` and :func:`input_currents` is what
+:func:`simulate` runs, and :class:`Network` is a static pytree, so ``jax.jit(simulate)`` works.
 """
 
 from .compare import alignment as alignment
 from .compare import compare_rules as compare_rules
 from .compare import format_alignment as format_alignment
+from .engines import autodiff_gradients as autodiff_gradients
+from .engines import truncated_bptt_gradients as truncated_bptt_gradients
 from .eprop import EpropState as EpropState
 from .eprop import EpropStep as EpropStep
 from .eprop import LearningRule as LearningRule
@@ -17,14 +24,28 @@ from .eprop import eprop_eligibility as eprop_eligibility
 from .eprop import eprop_gradients as eprop_gradients
 from .eprop_factored import eprop_factored_gradients as eprop_factored_gradients
 from .losses import RateRegularization as RateRegularization
+from .losses import TrialStats as TrialStats
 from .losses import accuracy as accuracy
 from .losses import cross_entropy_step as cross_entropy_step
 from .losses import mse_step as mse_step
 from .losses import rate_regularization as rate_regularization
+from .losses import trial_stats as trial_stats
+from .models import MODELS as MODELS
+from .models import get_model as get_model
+from .models import register_model as register_model
+from .models.base import NeuronModel as NeuronModel
+from .models.psc_delta import PscDeltaOutput as PscDeltaOutput
+from .models.psc_delta import PscDeltaParams as PscDeltaParams
+from .models.psc_delta import psc_delta_params as psc_delta_params
+from .models.psc_delta import psc_delta_step as psc_delta_step
 from .network import Network as Network
+from .network import NetworkState as NetworkState
 from .network import Trajectory as Trajectory
 from .network import Weights as Weights
+from .network import cast as cast
+from .network import init_state as init_state
 from .network import init_weights as init_weights
+from .network import input_currents as input_currents
 from .network import network as network
 from .network import network_step as network_step
 from .network import simulate as simulate
@@ -35,22 +56,27 @@ from .neurons import ReadoutParams as ReadoutParams
 from .neurons import alif_init_state as alif_init_state
 from .neurons import alif_params as alif_params
 from .neurons import alif_step as alif_step
+from .neurons import cast_params as cast_params
 from .neurons import lif_params as lif_params
 from .neurons import readout_step as readout_step
+from .rules import FEEDBACKS as FEEDBACKS
 from .rules import RULES as RULES
+from .rules import Feedback as Feedback
 from .rules import Rule as Rule
-from .rules import RuleAux as RuleAux
 from .rules import bptt as bptt
+from .rules import engine_rule as engine_rule
 from .rules import eprop as eprop
 from .rules import eprop_autodiff as eprop_autodiff
 from .rules import eprop_factored as eprop_factored
 from .rules import make_rule as make_rule
 from .rules import register_rule as register_rule
+from .rules import resolve_feedback as resolve_feedback
 from .rules import truncated_bptt as truncated_bptt
 from .surrogates import Surrogate as Surrogate
 from .surrogates import pseudo_derivative as pseudo_derivative
 from .surrogates import spike_function as spike_function
 from .surrogates import surrogate as surrogate
 from .types import Batch as Batch
+from .types import RuleAux as RuleAux
 
 __version__ = "0.1.0"

@@ -139,7 +139,9 @@ def format_alignment(table: Mapping[str, Mapping[str, Mapping[str, float]]]) -> 
 
 def relative_error(a, b) -> float:
     """``max|a - b| / max|b|`` over all leaves of two pytrees (0 when both are zero)."""
-    num = max(float(jnp.max(jnp.abs(x - y))) for x, y in zip(
-        jax.tree.leaves(a), jax.tree.leaves(b), strict=True))  # fmt: skip
+    num = max(
+        float(jnp.max(jnp.abs(x - y)))
+        for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+    )
     den = max(float(jnp.max(jnp.abs(y))) for y in jax.tree.leaves(b))
     return num / den if den > 0 else num

@@ -7,6 +7,10 @@ per-neuron quantities that one reverse-time scan computes. The synapse-sized wor
 products. Memory is :math:`O(TBn)` (it is *not* online), but it is exact and much faster than
 the online rule, whose per-synapse state is read and written at every step.
 
+The per-neuron reverse recursion is the neuron model's ``adjoint`` (``net.model.adjoint``); the
+equations below are those of the ALIF model (``models/alif.py``), ``models/psc_delta.py`` states
+its own.
+
 Symbols (per batch sample; :math:`j` postsynaptic, :math:`i` presynaptic, :math:`t = 1..T`):
 
 =============================== =================================================================
@@ -74,10 +78,11 @@ import jax
 import jax.numpy as jnp
 
 from ._checks import check_shape
-from .eprop import LearningRule, OnlineResult, alif_rows
-from .losses import RateRegularization, StepLoss, masked_mean_readout, rate_loss, task_loss
+from .losses import RateRegularization, StepLoss, task_loss, trial_stats
+from .models.base import LearningRule, alif_rows
 from .network import (
     Network,
+    Weights,
     cast,
     check_inputs,
     check_weights,
@@ -86,6 +91,7 @@ from .network import (
     network_step,
     recurrent_mask,
 )
+from .types import RuleAux
 
 
 def eprop_factored_gradients(
@@ -100,7 +106,7 @@ def eprop_factored_gradients(
     regularization: RateRegularization,
     eligibility: Callable[..., LearningRule] | None = None,
     record: bool = False,
-) -> OnlineResult:
+) -> tuple[Weights, RuleAux]:
     """Exact e-prop gradients, computed offline by reverse-time adjoints (module docstring).
 
     Same arguments and result as :func:`~eprop_jax.eprop.eprop_gradients` for its default rule;
@@ -113,13 +119,13 @@ def eprop_factored_gradients(
         step_loss: per-step loss (``losses.mse_step`` / ``losses.cross_entropy_step``).
         feedback_matrix: ``B`` of shape ``(n_rec, K)`` (``weights.w_out.T`` for symmetric e-prop).
         regularization: :class:`~eprop_jax.losses.RateRegularization`.
-        eligibility: must be ``None``: the factored form is that of the default e-prop
-            eligibility rule.
+        eligibility: must be ``None``: the factored form is that of the network's model's
+            eligibility rule (its ``adjoint``).
         record: must be ``False``: nothing per step is kept.
 
     Returns:
-        An :class:`~eprop_jax.eprop.OnlineResult` with ``trajectory`` and ``learning_signal``
-        set to ``None``.
+        ``(grads, aux)`` as :func:`~eprop_jax.eprop.eprop_gradients`, with ``aux.trajectory``
+        and ``aux.learning_signal`` set to ``None``.
 
     Example:
         >>> import eprop_jax as ej
@@ -127,9 +133,9 @@ def eprop_factored_gradients(
         >>> w = ej.init_weights(net, jax.random.key(0))
         >>> f32 = jnp.float32
         >>> x, y, m = jnp.ones((20, 2, 3), f32), jnp.zeros((20, 2, 2), f32), jnp.ones((20, 2), f32)
-        >>> res = eprop_factored_gradients(net, w, x, y, m, step_loss=ej.mse_step,
+        >>> grads, aux = eprop_factored_gradients(net, w, x, y, m, step_loss=ej.mse_step,
         ...     feedback_matrix=w.w_out.T, regularization=ej.rate_regularization())
-        >>> res.grad_rec.shape
+        >>> grads.w_rec.shape
         (8, 8)
     """
     api = "eprop_factored_gradients"
@@ -170,8 +176,12 @@ def eprop_factored_gradients(
         buffer = jax.lax.dynamic_update_index_in_dim(buffer, u, t, 0)
         return (state, spike_count + out.z, buffer, t + 1), y
 
-    carry0 = (init_state(net, n_batch, dtype), jnp.zeros((n_batch, n), dtype), buffer0,
-              jnp.zeros((), jnp.int32))  # fmt: skip
+    carry0 = (
+        init_state(net, n_batch, dtype),
+        jnp.zeros((n_batch, n), dtype),
+        buffer0,
+        jnp.zeros((), jnp.int32),
+    )
     (final, spike_count, u, _), y = jax.lax.scan(forward, carry0, None, length=t_steps)
     z_last = final.neuron.z  # (B, n), z_T
     # z_{t-1} for t = 1..T (z_0 = 0): one fused pad + compare, aligned with x_t for the GEMMs.
@@ -181,35 +191,36 @@ def eprop_factored_gradients(
     loss_value, err = jax.value_and_grad(lambda y_all: task_loss(step_loss, y_all, targets, mask))(
         y
     )
-    rate = jnp.sum(spike_count, axis=0) / (t_steps * n_batch)
-    reg_coef = None
-    if regularization.c_reg > 0:
-        target_rate = regularization.target_per_step(net.dt)
-        reg_coef = regularization.c_reg * (rate - target_rate) / (t_steps * n_batch)
+    stats = trial_stats(
+        regularization,
+        net.dt,
+        task_loss=loss_value,
+        spike_sum=jnp.sum(spike_count, axis=0),
+        y_window_sum=jnp.sum(mask[..., None] * y, axis=0),
+        mask=mask,
+        n_steps=t_steps,
+        n_batch=n_batch,
+    )
+    reg_coef = stats.reg_coef if regularization.c_reg > 0 else None
 
     feedback = (1 - kappa) * feedback_matrix.T  # (K, n): L-tilde_t = err_bar_t @ feedback
     adaptive = len(alif_rows(net.neuron.beta)) > 0  # all-LIF networks skip the eps^a adjoint
+    adjoint = net.model.adjoint(neuron, net_c.surrogate, adaptive=adaptive)
 
-    # Reverse: the kappa filter, the eps^a adjoint and the alpha filter in one scan.
+    # Reverse: the kappa filter and the model's adjoint (eps^a, then eps^v) in one scan.
     def backward(carry, xs):
-        err_bar, adj, w_bar = carry
-        u_t, err_t = xs
+        err_bar, model_carry = carry
+        u_t, z_prev_t, err_t = xs
         err_bar = kappa * err_bar + err_t  # kappa filter of Eq. 28, run backwards on dE/dy
         coef = err_bar @ feedback  # c_t = L-tilde_t + r
         if reg_coef is not None:
             coef = coef + reg_coef
-        psi = net_c.surrogate.psi(u_t, neuron.psi_height, neuron.psi_width)
-        if adaptive:
-            w = psi * (coef - neuron.beta * adj)  # adjoint of eps^a (Eqs. 25-26)
-            adj = neuron.rho * adj + w
-        else:
-            w = psi * coef  # Eq. 13
-        w_bar = w + neuron.alpha * w_bar  # alpha filter of eps^v (Eq. 14), backwards
-        return (err_bar, adj, w_bar), (w_bar, err_bar)
+        model_carry, w_bar = adjoint.update(model_carry, (u_t, z_prev_t, coef))
+        return (err_bar, model_carry), (w_bar, err_bar)
 
-    zeros = jnp.zeros((n_batch, n), dtype)
-    carry0 = (jnp.zeros((n_batch, n_out), dtype), zeros, zeros)
-    _, (w_bar, err_bar) = jax.lax.scan(backward, carry0, (u, err), reverse=True)
+    carry0 = (jnp.zeros((n_batch, n_out), dtype), adjoint.init(n_batch, n, dtype))
+    xs = (u, z_prev if adjoint.uses_previous_spike else None, err)
+    _, (w_bar, err_bar) = jax.lax.scan(backward, carry0, xs, reverse=True)
 
     rows = t_steps * n_batch
     w_bar_2d, z_prev_2d = w_bar.reshape(rows, n).T, z_prev.reshape(rows, n)
@@ -219,15 +230,5 @@ def eprop_factored_gradients(
     err_shift = jnp.pad(err_bar[:-1], ((1, 0), (0, 0), (0, 0))).reshape(rows, n_out)
     grad_out = (1 - kappa) * (err_shift.T @ z_prev_2d + err_bar[-1].T @ z_last)
     grad_bias = (1 - kappa) * jnp.sum(err_bar, axis=(0, 1))  # = sum_t dE/dy_t (1 - kappa^t)
-    return OnlineResult(
-        grad_in=grad_in,
-        grad_rec=grad_rec,
-        grad_out=grad_out,
-        grad_bias=grad_bias,
-        task_loss=loss_value,
-        reg_loss=rate_loss(regularization, rate, net.dt),
-        rate=rate,
-        y_mean=masked_mean_readout(y, mask),
-        trajectory=None,
-        learning_signal=None,
-    )
+    grads = Weights(grad_in, grad_rec, grad_out, grad_bias, jnp.zeros_like(weights.b_fb))
+    return grads, stats.aux()

@@ -20,6 +20,20 @@ mean rate :math:`f_j = \frac{1}{BT}\sum_{t,b} z_{t,b,j}` in spikes per step and 
 
 so that e-prop's regularisation gradient is
 :math:`c_{reg} (f_j - f^*) \frac{1}{BT} \sum_{t,b} e_{t,b,ji}` (unfiltered eligibility traces).
+
+Every gradient engine reports the same trial statistics through :func:`trial_stats`: the task
+loss :math:`E`, the regulariser's loss :math:`E_{reg}`, the rate :math:`f`, the window-mean readout
+:math:`\bar y_b = \sum_t m_{t,b} y_{t,b} / \max(\sum_t m_{t,b}, 1)` and the regulariser's
+gradient coefficient :math:`r_j = c_{reg}(f_j - f^*)/(BT)`, from sums each engine accumulates
+its own way (in its scan, or from a stored trajectory).
+
+Example:
+    >>> import jax.numpy as jnp
+    >>> stats = trial_stats(rate_regularization(1.0, 0.0), 1.0, task_loss=jnp.asarray(0.5),
+    ...     spike_sum=jnp.array([4.0, 0.0]), y_window_sum=jnp.ones((2, 1)),
+    ...     mask=jnp.ones((4, 2)), n_steps=4, n_batch=2)
+    >>> stats.rate.tolist(), float(stats.reg_loss), stats.reg_coef.tolist()
+    ([0.5, 0.0], 0.125, [0.0625, 0.0])
 """
 
 from __future__ import annotations
@@ -31,6 +45,7 @@ import jax
 import jax.numpy as jnp
 
 from ._checks import check_choice, check_positive
+from .types import RuleAux
 
 StepLoss = Callable[[jax.Array, jax.Array], jax.Array]
 
@@ -118,3 +133,91 @@ def accuracy(y_mean: jax.Array, targets: jax.Array, mask: jax.Array) -> jax.Arra
     """
     labels = jnp.argmax(masked_mean_readout(targets, mask), axis=-1)
     return jnp.mean(jnp.argmax(y_mean, axis=-1) == labels)
+
+
+def reg_coefficient(
+    reg: RateRegularization, rate: jax.Array, dt: float, n_steps: int, n_batch: int
+) -> jax.Array:
+    """:math:`r_j = c_{reg}(f_j - f^*)/(BT)`, the regulariser's gradient w.r.t. each spike."""
+    return reg.c_reg * (rate - reg.target_per_step(dt)) / (n_steps * n_batch)
+
+
+class TrialStats(NamedTuple):
+    """What every engine computes about a batch besides its gradient (module docstring)."""
+
+    task_loss: jax.Array  # shape=()
+    reg_loss: jax.Array  # shape=()
+    rate: jax.Array  # shape=(n,), spikes per step
+    y_mean: jax.Array  # shape=(B, K), readout averaged over the learning window
+    reg_coef: jax.Array  # shape=(n,), r = c_reg (f - f*) / (B T)
+
+    def aux(self, trajectory=None, learning_signal=None) -> RuleAux:
+        """The :class:`~eprop_jax.types.RuleAux` of these statistics."""
+        return RuleAux(
+            self.task_loss + self.reg_loss,
+            self.task_loss,
+            self.reg_loss,
+            self.y_mean,
+            self.rate,
+            trajectory,
+            learning_signal,
+        )
+
+
+def trial_stats(
+    reg: RateRegularization,
+    dt: float,
+    *,
+    task_loss: jax.Array,
+    spike_sum: jax.Array,
+    y_window_sum: jax.Array,
+    mask: jax.Array,
+    n_steps: int,
+    n_batch: int,
+) -> TrialStats:
+    r"""The trial statistics of the module docstring, from sums over time and batch.
+
+    Args:
+        reg: the :class:`RateRegularization`.
+        dt: time step (ms).
+        task_loss: the task loss :math:`E` of the batch, shape ``()``.
+        spike_sum: :math:`\sum_{t,b} z_{t,b,j}`, shape ``(n,)``.
+        y_window_sum: :math:`\sum_t m_{t,b} y_{t,b}`, shape ``(B, K)``.
+        mask: the learning window, shape ``(T, B)``.
+        n_steps, n_batch: :math:`T` and :math:`B`.
+
+    Returns:
+        A :class:`TrialStats` (differentiable: autodiff engines take ``jax.grad`` through it).
+    """
+    rate = spike_sum / (n_steps * n_batch)
+    return TrialStats(
+        task_loss=task_loss,
+        reg_loss=rate_loss(reg, rate, dt),
+        rate=rate,
+        y_mean=window_mean(y_window_sum, mask),
+        reg_coef=reg_coefficient(reg, rate, dt, n_steps, n_batch),
+    )
+
+
+def trajectory_stats(
+    reg: RateRegularization,
+    dt: float,
+    step_loss: StepLoss,
+    y: jax.Array,
+    z: jax.Array,
+    targets: jax.Array,
+    mask: jax.Array,
+) -> TrialStats:
+    """:func:`trial_stats` of a stored trajectory: readout ``y`` ``(T, B, K)``, spikes ``z``
+    ``(T, B, n)``."""
+    n_steps, n_batch = mask.shape
+    return trial_stats(
+        reg,
+        dt,
+        task_loss=task_loss(step_loss, y, targets, mask),
+        spike_sum=jnp.sum(z, axis=(0, 1)),
+        y_window_sum=jnp.sum(mask[..., None] * y, axis=0),
+        mask=mask,
+        n_steps=n_steps,
+        n_batch=n_batch,
+    )

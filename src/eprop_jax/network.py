@@ -7,7 +7,8 @@ Weights, with :math:`n` recurrent neurons, :math:`n_{in}` inputs and :math:`K` r
   readout bias ``b_out`` ``(K,)``, and the learning-signal feedback matrix ``b_fb`` :math:`B`
   ``(n, K)`` used by random and adaptive e-prop.
 
-One time step (``network_step``), on top of the neuron equations of ``neurons.py``:
+One time step (``network_step``), on top of the equations of the network's neuron model
+(``net.model``, :mod:`eprop_jax.models`: ``"alif"`` by default, or ``"psc_delta"``):
 
 .. math::
 
@@ -19,6 +20,7 @@ Options that turn this forward pass into the different gradient computations:
 - ``stop_recurrent_gradient`` / ``stop_reset_gradient``: ``lax.stop_gradient`` on
   :math:`z_{t-1}` in the recurrent input / in the reset. Both on gives e-prop via autodiff
   (Bellec et al. 2020, Supplementary Note 1); the adaptation keeps the un-stopped spike.
+  The model's ``step`` applies ``stop_reset_gradient``.
 - ``feedback``: the readout's backward pass sends :math:`B\,\partial E/\partial y` to the spikes
   instead of :math:`W^{out\top} \partial E / \partial y` (random/adaptive feedback), while
   :math:`W^{out}` still gets its exact gradient.
@@ -33,6 +35,8 @@ References:
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from typing import NamedTuple
 
 import jax
@@ -46,33 +50,42 @@ from ._checks import (
     check_positive,
     check_shape,
 )
-from .neurons import (
-    AlifParams,
-    AlifState,
-    ReadoutParams,
-    alif_init_state,
-    alif_params,
-    alif_step,
-    cast_params,
-    decay,
-    readout_step,
-)
+from .models import get_model
+from .models.alif import ALIF, AlifParams, AlifState
+from .models.base import NeuronModel, cast_params, decay
+from .models.readout import ReadoutParams, readout_step
 from .surrogates import SURROGATES, Surrogate, surrogate
 
 
-class Network(NamedTuple):
-    """Everything about a network except its weights (built by :func:`network`)."""
+@functools.partial(
+    jax.tree_util.register_dataclass,
+    data_fields=["neuron", "readout"],
+    meta_fields=["surrogate", "n_in", "n_out", "dt", "model"],
+)
+@dataclasses.dataclass(frozen=True, eq=False)
+class Network:
+    """Everything about a network except its weights (built by :func:`network`).
 
-    neuron: AlifParams  # per-neuron parameters, shape (n_rec,) each
+    A static, jit-able value: a pytree whose leaves are the parameter arrays (``neuron``,
+    ``readout``) and whose sizes, time step and surrogate are static data, so
+    ``jax.jit(simulate)(net, weights, x)`` works and equal networks share one compilation.
+    """
+
+    neuron: AlifParams  # the model's per-neuron parameters, shape (n_rec,) each
     readout: ReadoutParams  # kappa
-    surrogate: Surrogate  # spike function and pseudo-derivative
+    surrogate: Surrogate  # spike function and pseudo-derivative (static)
     n_in: int
     n_out: int
     dt: float
+    model: NeuronModel = ALIF  # the neuron model (static; ``eprop_jax.models``)
 
     @property
     def n_rec(self) -> int:
         return int(np.shape(self.neuron.alpha)[0])
+
+    def _replace(self, **changes) -> Network:
+        """A copy with ``changes`` applied (the NamedTuple spelling, kept for callers)."""
+        return dataclasses.replace(self, **changes)
 
 
 class Weights(NamedTuple):
@@ -117,6 +130,8 @@ def network(
     surrogate_width=None,
     tau_out: float = 20.0,
     dt: float = 1.0,
+    model: str | NeuronModel = "alif",
+    **model_options,
 ) -> Network:
     """Describe a network of ``n_rec - n_alif`` LIF neurons followed by ``n_alif`` ALIF neurons.
 
@@ -139,6 +154,9 @@ def network(
         surrogate_height, surrogate_width: override the pseudo-derivative's height and width.
         tau_out: readout time constant (ms), one for all readouts.
         dt: time step (ms).
+        model: the neuron model, a name in :data:`eprop_jax.models.MODELS` (``"alif"``, the
+            default, or ``"psc_delta"``) or a :class:`~eprop_jax.models.base.NeuronModel`.
+        **model_options: extra parameters of the model (``v_reset`` for ``"psc_delta"``).
 
     Example:
         >>> net = network(40, 100, 2, n_alif=50)
@@ -163,10 +181,26 @@ def network(
         beta = 1.7 * (1.0 - decay(tau_a_vec, dt)) / (1.0 - decay(tau_m_vec, dt)) * is_alif
     elif np.ndim(beta) == 0:
         beta = float(beta) * is_alif
-    params = alif_params(
-        n_rec, tau_m=tau_m, tau_a=tau_a, beta=beta, thr=thr, refractory=refractory, gamma=gamma,
-        surrogate_height=surrogate_height, surrogate_width=surrogate_width, dt=dt,
-    )  # fmt: skip
+    neuron_model = get_model(model)
+    try:
+        params = neuron_model.make_params(
+            n_rec,
+            tau_m=tau_m,
+            tau_a=tau_a,
+            beta=beta,
+            thr=thr,
+            refractory=refractory,
+            gamma=gamma,
+            surrogate_height=surrogate_height,
+            surrogate_width=surrogate_width,
+            dt=dt,
+            **model_options,
+        )
+    except TypeError as err:
+        raise ValueError(
+            f"`{api}`: model {neuron_model.name!r} does not take option(s) "
+            f"{', '.join(map(repr, sorted(model_options)))}: {err}"
+        ) from err
     return Network(
         neuron=params,
         readout=ReadoutParams(kappa=np.asarray(decay(tau_out, dt))),
@@ -174,6 +208,7 @@ def network(
         n_in=int(n_in),
         n_out=int(n_out),
         dt=dt,
+        model=neuron_model,
     )
 
 
@@ -226,8 +261,13 @@ def check_weights(api: str, net: Network, weights: Weights) -> None:
 
 def check_inputs(api: str, net: Network, inputs) -> None:
     """Raise ``ValueError`` unless ``inputs`` is finite with shape ``(T, B, n_in)``."""
-    check_shape(api, "inputs", inputs, (None, None, net.n_in),
-                " Inputs are time-major (T, B, n_in); add a batch axis of size 1 if needed.")  # fmt: skip
+    check_shape(
+        api,
+        "inputs",
+        inputs,
+        (None, None, net.n_in),
+        " Inputs are time-major (T, B, n_in); add a batch axis of size 1 if needed.",
+    )
     check_finite(api, "inputs", inputs)
 
 
@@ -263,7 +303,7 @@ readout_with_feedback.defvjp(_readout_fwd, _readout_bwd)
 def init_state(net: Network, n_batch: int, dtype) -> NetworkState:
     """All-zero network state for a batch of ``n_batch`` trials."""
     return NetworkState(
-        neuron=alif_init_state(net.neuron, (n_batch,), dtype),
+        neuron=net.model.init_state(net.neuron, (n_batch,), dtype),
         y=jnp.zeros((n_batch, net.n_out), dtype),
     )
 
@@ -291,14 +331,20 @@ def network_step(
         stop_recurrent_gradient, stop_reset_gradient, feedback: see the module docstring.
 
     Returns:
-        ``(new_state, (y_t, AlifOutput))``; the output's ``z`` includes the perturbation.
+        ``(new_state, (y_t, output))`` with the model's step output (``AlifOutput`` for ALIF); its
+        ``z`` includes the perturbation.
     """
     z_prev = state.neuron.z
     z_rec = jax.lax.stop_gradient(z_prev) if stop_recurrent_gradient else z_prev
     w_rec = weights.w_rec * recurrent_mask(net.n_rec, weights.w_rec.dtype)
     current = input_current + z_rec @ w_rec.T
-    neuron, out = alif_step(net.neuron, state.neuron, current, surrogate=net.surrogate,
-                            stop_reset_gradient=stop_reset_gradient)  # fmt: skip
+    neuron, out = net.model.step(
+        net.neuron,
+        state.neuron,
+        current,
+        surrogate=net.surrogate,
+        stop_reset_gradient=stop_reset_gradient,
+    )
     z_out = out.z if perturbation is None else out.z + perturbation
     neuron = neuron._replace(z=z_out)  # the outgoing spike feeds the next reset and recurrence
     if feedback:
@@ -369,10 +415,15 @@ def simulate(
     def body(state, xs):
         current, d = xs
         state, (y, out) = network_step(
-            net_c, weights, state, current, d,
+            net_c,
+            weights,
+            state,
+            current,
+            d,
             stop_recurrent_gradient=stop_recurrent_gradient,
-            stop_reset_gradient=stop_reset_gradient, feedback=feedback,
-        )  # fmt: skip
+            stop_reset_gradient=stop_reset_gradient,
+            feedback=feedback,
+        )
         if record:
             return state, Trajectory(y, out.z, out.v, out.threshold, out.psi)
         return state, Trajectory(y, out.z)

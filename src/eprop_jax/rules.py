@@ -21,8 +21,14 @@ name                gradient of :math:`E = E_{task} + E_{reg}` for ``w_in`` and 
 Feedback (e-prop rules only): ``symmetric`` (:math:`B = W^{out\top}`), ``random`` (fixed
 :math:`B` = ``weights.b_fb``), ``adaptive`` (``b_fb`` receives the transpose of ``w_out``'s gradient,
 Kolen-Pollack; with equal weight decay on both, :math:`B \to W^{out\top}`; the decay belongs to the
-optimiser), or any function ``weights -> B`` of shape ``(n_rec, n_out)``. In every rule ``w_out``
-and ``b_out`` get their exact gradient, and the diagonal of ``w_rec`` gets zero.
+optimiser, :attr:`Feedback.decay_mask` says where), or any function ``weights -> B`` of shape
+``(n_rec, n_out)``. :func:`resolve_feedback` turns the choice into one :class:`Feedback` record
+that rules, trainer and CLI read. In every rule ``w_out`` and ``b_out`` get their exact gradient,
+and the diagonal of ``w_rec`` gets zero.
+
+Every rule is one engine (``eprop_jax.engines``: ``(net, weights, inputs, targets, mask, ...) ->
+(grads, aux)``) wrapped by :func:`engine_rule`, which validates and casts the batch, resolves the
+feedback matrix and applies the feedback's training of ``b_fb``.
 
 Writing a new rule: either a function with the signature above, or :func:`eprop` with a custom
 ``feedback`` function and/or a custom ``eligibility`` (a :class:`~eprop_jax.eprop.LearningRule`
@@ -37,6 +43,7 @@ References:
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 from collections.abc import Callable
@@ -47,56 +54,82 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._checks import check_choice, check_finite, check_shape
-from .eprop import LearningRule, eprop_gradients
-from .eprop_factored import eprop_factored_gradients
-from .losses import (
-    RateRegularization,
-    get_loss,
-    masked_mean_readout,
-    mean_rate,
-    rate_loss,
-    rate_regularization,
-    task_loss,
+from .engines import (
+    autodiff_gradients,
+    eprop_factored_gradients,
+    eprop_gradients,
+    truncated_bptt_gradients,
 )
-from .network import Network, Trajectory, Weights, check_inputs, check_weights, simulate
-from .neurons import AlifParams
-from .truncated_bptt import truncated_bptt_gradients
+from .losses import RateRegularization, get_loss, rate_regularization
+from .models.base import LearningRule
+from .network import Network, Weights, check_inputs, check_weights
 from .types import Batch
+from .types import RuleAux as RuleAux
 
 FEEDBACKS = ("symmetric", "random", "adaptive")
 IMPLEMENTATIONS = ("online", "factored")
 
-
-class RuleAux(NamedTuple):
-    """Side outputs of a rule, for metrics and plots."""
-
-    loss: jax.Array  # shape=(), task loss + regularisation
-    task_loss: jax.Array  # shape=()
-    reg_loss: jax.Array  # shape=()
-    y_mean: jax.Array  # shape=(B, K), readout averaged over the learning window
-    rate: jax.Array  # shape=(n_rec,), mean spikes per step
-    trajectory: Trajectory | None = None  # when the rule was built with record=True
-    learning_signal: jax.Array | None = None  # shape=(T, B, n_rec), e-prop rules with record=True
-
-
 Rule = Callable[..., tuple[Weights, RuleAux]]
 FeedbackFn = Callable[[Weights], jax.Array]
-EligibilityFactory = Callable[[AlifParams, jax.Array], LearningRule]
+EligibilityFactory = Callable[..., LearningRule]
 
 
-def _feedback_matrix(api: str, net: Network, weights: Weights, feedback) -> jax.Array:
-    """The learning-signal matrix ``B`` (n_rec, n_out) of a feedback mode or function."""
+def _w_out_transposed(weights: Weights) -> jax.Array:
+    return weights.w_out.T
+
+
+def _b_fb(weights: Weights) -> jax.Array:
+    return weights.b_fb
+
+
+class Feedback(NamedTuple):
+    r"""A feedback mode, resolved once (:func:`resolve_feedback`).
+
+    The learning signal is :math:`L_t = B\,\partial E/\partial y_t` with :math:`B` =
+    ``matrix(weights)`` of shape ``(n_rec, n_out)``.
+    """
+
+    mode: str  # "symmetric" | "random" | "adaptive" | "custom" (a function weights -> B)
+    matrix: FeedbackFn  # weights -> B, shape (n_rec, n_out)
+    trains_b_fb: bool  # adaptive (Kolen-Pollack): b_fb's gradient is w_out's, transposed
+    decay_mask: Weights | None  # adaptive: the weights an optimiser's weight decay acts on
+
+    def feedback_matrix(self, api: str, net: Network, weights: Weights) -> jax.Array:
+        """``B`` for these weights; a custom function's result is checked for its shape."""
+        b_matrix = self.matrix(weights)
+        if getattr(b_matrix, "shape", None) != (net.n_rec, net.n_out):
+            raise ValueError(
+                f"`{api}`: the feedback function must return B of shape (n_rec, n_out) = "
+                f"{(net.n_rec, net.n_out)}; got {getattr(b_matrix, 'shape', type(b_matrix))}."
+            )
+        return b_matrix
+
+    def train(self, grads: Weights) -> Weights:
+        """An engine's gradient with ``b_fb``'s entry set: ``w_out``'s transposed if
+        ``trains_b_fb``, else zero."""
+        b_fb = grads.w_out.T if self.trains_b_fb else jnp.zeros_like(grads.b_fb)
+        return grads._replace(b_fb=b_fb)
+
+
+def resolve_feedback(feedback: str | FeedbackFn | Feedback, api: str = "resolve_feedback"):
+    """The :class:`Feedback` record of a mode name, a function ``weights -> B`` or a record.
+
+    Example:
+        >>> fb = resolve_feedback("adaptive")
+        >>> fb.trains_b_fb, fb.decay_mask.w_out, fb.decay_mask.w_rec
+        (True, True, False)
+    """
+    if isinstance(feedback, Feedback):
+        return feedback
+    if callable(feedback):
+        return Feedback("custom", feedback, False, None)
+    check_choice(api, "feedback", feedback, FEEDBACKS)
     if feedback == "symmetric":
-        return weights.w_out.T
-    if not callable(feedback):
-        return weights.b_fb
-    b_matrix = feedback(weights)
-    if getattr(b_matrix, "shape", None) != (net.n_rec, net.n_out):
-        raise ValueError(
-            f"`{api}`: the feedback function must return B of shape (n_rec, n_out) = "
-            f"{(net.n_rec, net.n_out)}; got {getattr(b_matrix, 'shape', type(b_matrix))}."
-        )
-    return b_matrix
+        return Feedback("symmetric", _w_out_transposed, False, None)
+    if feedback == "random":
+        return Feedback("random", _b_fb, False, None)
+    decay_mask = Weights(w_in=False, w_rec=False, w_out=True, b_out=False, b_fb=True)
+    return Feedback("adaptive", _b_fb, True, decay_mask)
 
 
 def check_batch(api: str, net: Network, weights: Weights, batch: Batch) -> None:
@@ -114,32 +147,43 @@ def _cast_batch(batch: Batch, dtype) -> Batch:
     return Batch(*(jnp.asarray(x, dtype) for x in batch))
 
 
-def _autodiff_rule(
+def engine_rule(
     api: str,
     net: Network,
-    loss: str,
-    regularization: RateRegularization,
-    record: bool,
-    sim_options: dict,
-    feedback: str | None,
+    engine: Callable[..., tuple[Weights, RuleAux]],
+    *,
+    loss: str = "mse",
+    regularization: RateRegularization | None = None,
+    feedback: Feedback | None = None,
+    **engine_options,
 ) -> Rule:
-    step_loss = get_loss(loss)
+    """Wrap a gradient engine (``eprop_jax.engines``) into a rule ``(weights, batch, key)``.
 
-    def objective(weights: Weights, batch: Batch):
-        traj = simulate(net, weights, batch.inputs, record=record, **sim_options)
-        task = task_loss(step_loss, traj.y, batch.targets, batch.mask)
-        rate = mean_rate(traj.z)
-        reg = rate_loss(regularization, rate, net.dt)
-        y_mean = masked_mean_readout(traj.y, batch.mask)
-        return task + reg, RuleAux(task + reg, task, reg, y_mean, rate,
-                                   traj if record else None)  # fmt: skip
+    Args:
+        api: the rule's name, for error messages.
+        net: the network.
+        engine: ``engine(net, weights, inputs, targets, mask, *, step_loss, regularization,
+            [feedback_matrix,] **engine_options) -> (grads, aux)``.
+        loss: ``"mse"`` or ``"cross_entropy"``.
+        regularization: firing-rate regularisation (default none).
+        feedback: a :class:`Feedback`: its matrix goes to the engine as ``feedback_matrix`` and
+            it sets ``b_fb``'s gradient; ``None`` for engines without a learning signal.
+        **engine_options: passed to the engine on every call.
+    """
+    step_loss = get_loss(loss)
+    reg = regularization or rate_regularization()
 
     def rule(weights: Weights, batch: Batch, key: jax.Array | None = None):
         check_batch(api, net, weights, batch)
         batch = _cast_batch(batch, weights.w_rec.dtype)
-        grads, aux = jax.grad(objective, has_aux=True)(weights, batch)
-        if feedback == "adaptive":
-            grads = grads._replace(b_fb=grads.w_out.T)
+        options = dict(engine_options)
+        if feedback is not None:
+            options["feedback_matrix"] = feedback.feedback_matrix(api, net, weights)
+        grads, aux = engine(
+            net, weights, *batch, step_loss=step_loss, regularization=reg, **options
+        )
+        if feedback is not None:
+            grads = feedback.train(grads)
         return grads, aux
 
     return rule
@@ -163,33 +207,44 @@ def bptt(
             off by default, so this is the true gradient of the model).
         record: put the full trajectory in ``aux``.
     """
-    reg = regularization or rate_regularization()
-    options = {"stop_reset_gradient": stop_reset_gradient}
-    return _autodiff_rule("bptt", net, loss, reg, record, options, None)
+    return engine_rule(
+        "bptt",
+        net,
+        autodiff_gradients,
+        loss=loss,
+        regularization=regularization,
+        stop_reset_gradient=stop_reset_gradient,
+        record=record,
+    )
 
 
 def eprop_autodiff(
     net: Network,
     *,
     loss: str = "mse",
-    feedback: str = "symmetric",
+    feedback: str | FeedbackFn = "symmetric",
     regularization: RateRegularization | None = None,
     record: bool = False,
 ) -> Rule:
     """e-prop by autodiff: ``jax.grad`` with the recurrent and reset paths of z_{t-1} stopped.
 
-    Random and adaptive feedback route the readout's gradient to the spikes through ``b_fb``.
-    Gives the same gradients as :func:`eprop` (to float rounding) but stores the trajectory
-    (memory grows with T).
+    Random, adaptive and custom feedback route the readout's gradient to the spikes through
+    :math:`B`. Gives the same gradients as :func:`eprop` (to float rounding) but stores the
+    trajectory (memory grows with T).
     """
-    check_choice("eprop_autodiff", "feedback", feedback, FEEDBACKS)
-    reg = regularization or rate_regularization()
-    options = {
-        "stop_recurrent_gradient": True,
-        "stop_reset_gradient": True,
-        "feedback": feedback != "symmetric",
-    }
-    return _autodiff_rule("eprop_autodiff", net, loss, reg, record, options, feedback)
+    fb = resolve_feedback(feedback, "eprop_autodiff")
+    engine = functools.partial(
+        autodiff_gradients, stop_recurrent_gradient=True, stop_reset_gradient=True, record=record
+    )
+    # Symmetric feedback (B = W_out^T) is the exact readout backward pass: nothing to reroute.
+    return engine_rule(
+        "eprop_autodiff",
+        net,
+        engine,
+        loss=loss,
+        regularization=regularization,
+        feedback=None if fb.mode == "symmetric" else fb,
+    )
 
 
 def eprop(
@@ -232,36 +287,26 @@ def eprop(
         (8, 8)
     """
     api = "eprop"
-    if not callable(feedback):
-        check_choice(api, "feedback", feedback, FEEDBACKS)
+    fb = resolve_feedback(feedback, api)
     check_choice(api, "implementation", implementation, IMPLEMENTATIONS)
     if record and implementation == "factored":
         raise ValueError(f"`{api}`: record=True needs implementation='online'.")
     if eligibility is not None and implementation == "factored":
         raise ValueError(
             f"`{api}`: a custom `eligibility` needs implementation='online' (the factored path "
-            "hard-codes the ALIF eligibility of Eqs. 13-26)."
+            "runs the network's model's own adjoint)."
         )
-    step_loss = get_loss(loss)
-    reg = regularization or rate_regularization()
-    gradients = eprop_gradients if implementation == "online" else eprop_factored_gradients
-
-    def rule(weights: Weights, batch: Batch, key: jax.Array | None = None):
-        check_batch(api, net, weights, batch)
-        batch = _cast_batch(batch, weights.w_rec.dtype)
-        b_matrix = _feedback_matrix(api, net, weights, feedback)
-        res = gradients(
-            net, weights, *batch, step_loss=step_loss, feedback_matrix=b_matrix,
-            regularization=reg, eligibility=eligibility, record=record,
-        )  # fmt: skip
-        b_fb_grad = res.grad_out.T if feedback == "adaptive" else jnp.zeros_like(weights.b_fb)
-        grads = Weights(res.grad_in, res.grad_rec, res.grad_out, res.grad_bias, b_fb_grad)
-        loss_value = res.task_loss + res.reg_loss
-        aux = RuleAux(loss_value, res.task_loss, res.reg_loss, res.y_mean, res.rate,
-                      res.trajectory, res.learning_signal)  # fmt: skip
-        return grads, aux
-
-    return rule
+    engine = eprop_gradients if implementation == "online" else eprop_factored_gradients
+    return engine_rule(
+        api,
+        net,
+        engine,
+        loss=loss,
+        regularization=regularization,
+        feedback=fb,
+        eligibility=eligibility,
+        record=record,
+    )
 
 
 def eprop_factored(net: Network, **options) -> Rule:
@@ -300,21 +345,15 @@ def truncated_bptt(
         raise ValueError(
             f"`{api}`: `truncation` must be a positive integer number of steps; got {truncation!r}."
         )
-    step_loss = get_loss(loss)
-    reg = regularization or rate_regularization()
-
-    def rule(weights: Weights, batch: Batch, key: jax.Array | None = None):
-        check_batch(api, net, weights, batch)
-        batch = _cast_batch(batch, weights.w_rec.dtype)
-        res = truncated_bptt_gradients(
-            net, weights, *batch, truncation=int(truncation), step_loss=step_loss,
-            regularization=reg, stop_reset_gradient=stop_reset_gradient,
-        )  # fmt: skip
-        aux = RuleAux(res.task_loss + res.reg_loss, res.task_loss, res.reg_loss, res.y_mean,
-                      res.rate)  # fmt: skip
-        return res.grads, aux
-
-    return rule
+    return engine_rule(
+        api,
+        net,
+        truncated_bptt_gradients,
+        loss=loss,
+        regularization=regularization,
+        truncation=int(truncation),
+        stop_reset_gradient=stop_reset_gradient,
+    )
 
 
 RULES: dict[str, Callable[..., Rule]] = {
@@ -393,13 +432,13 @@ def make_rule(name: str, net: Network, **options) -> Rule:
     """Build the rule called ``name`` with keyword ``options``.
 
     ``name`` is a key of :data:`RULES` (see :func:`register_rule`) or ``"package.module:function"``.
-    ``feedback`` goes only to rules that take it; a non-symmetric ``feedback`` for a rule without
-    one (``bptt``, ``tbptt``) raises.
+    ``feedback`` (a mode name, a function or a :class:`Feedback`) goes only to rules that take it;
+    a non-symmetric ``feedback`` for a rule without one (``bptt``, ``tbptt``) raises.
     """
     factory = resolve_rule(name)
     if not takes_feedback(factory):
         feedback = options.pop("feedback", "symmetric")
-        if feedback != "symmetric":
+        if resolve_feedback(feedback, "make_rule").mode != "symmetric":
             raise ValueError(
                 f"`make_rule`: rule {name!r} has no feedback option; got feedback={feedback!r}."
                 " Use rule 'eprop' or 'eprop-autodiff' for random or adaptive feedback."

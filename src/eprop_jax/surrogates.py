@@ -29,6 +29,7 @@ References:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -131,4 +132,12 @@ def surrogate(name: str = "piecewise_linear") -> Surrogate:
     Raises:
         ValueError: for an unknown name; the message lists the accepted ones.
     """
+    check_choice("surrogate", "surrogate_shape", name, tuple(SURROGATES))
+    return _surrogate(name)
+
+
+@functools.cache
+def _surrogate(name: str) -> Surrogate:
+    # One object per shape: a Network holds it as static (hashable) data, so equal networks hash
+    # equal and a jitted function that takes the network compiles once.
     return Surrogate(spike=spike_function(name), psi=pseudo_derivative(name))

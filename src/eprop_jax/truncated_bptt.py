@@ -28,8 +28,6 @@ and autodiff stores one window, so peak memory grows with :math:`K`, not with :m
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import jax
 import jax.numpy as jnp
 
@@ -37,21 +35,11 @@ from .losses import (
     RateRegularization,
     StepLoss,
     mask_count,
-    mean_rate,
-    rate_loss,
-    window_mean,
+    reg_coefficient,
+    trial_stats,
 )
 from .network import Network, Weights, cast, init_state, input_currents, network_step, simulate
-
-
-class TruncatedResult(NamedTuple):
-    """What :func:`truncated_bptt_gradients` returns."""
-
-    grads: Weights  # b_fb's entry is zero
-    task_loss: jax.Array  # shape=()
-    reg_loss: jax.Array  # shape=()
-    rate: jax.Array  # shape=(n,), spikes per step
-    y_mean: jax.Array  # shape=(B, K), readout averaged over the learning window
+from .types import RuleAux
 
 
 def _pad_time(x: jax.Array, steps: int) -> jax.Array:
@@ -75,7 +63,7 @@ def truncated_bptt_gradients(
     step_loss: StepLoss,
     regularization: RateRegularization,
     stop_reset_gradient: bool = False,
-) -> TruncatedResult:
+) -> tuple[Weights, RuleAux]:
     """Truncated BPTT over one batch (module docstring).
 
     Args:
@@ -86,6 +74,10 @@ def truncated_bptt_gradients(
         step_loss: per-step loss (``losses.mse_step`` / ``losses.cross_entropy_step``).
         regularization: :class:`~eprop_jax.losses.RateRegularization`.
         stop_reset_gradient: drop the reset's gradient path, as in :func:`~eprop_jax.rules.bptt`.
+
+    Returns:
+        ``(grads, aux)``: :class:`~eprop_jax.network.Weights` (``b_fb``'s entry zero) and the
+        :class:`~eprop_jax.types.RuleAux` of :func:`~eprop_jax.losses.trial_stats`.
     """
     dtype = weights.w_rec.dtype
     t_steps, n_batch, _ = inputs.shape
@@ -97,9 +89,9 @@ def truncated_bptt_gradients(
     valid = jnp.ones((t_steps,), dtype)  # 0 in the padding appended below
 
     if regularization.c_reg > 0:
-        rate_fixed = mean_rate(simulate(net, jax.lax.stop_gradient(weights), inputs).z)
-        target = regularization.target_per_step(net.dt)
-        spike_cost = regularization.c_reg * (rate_fixed - target) / (t_steps * n_batch)
+        z_fixed = simulate(net, jax.lax.stop_gradient(weights), inputs).z
+        rate_fixed = jnp.sum(z_fixed, axis=(0, 1)) / (t_steps * n_batch)
+        spike_cost = reg_coefficient(regularization, rate_fixed, net.dt, t_steps, n_batch)
     else:
         spike_cost = jnp.zeros((net.n_rec,), dtype)
 
@@ -108,8 +100,9 @@ def truncated_bptt_gradients(
 
         def body(s, step_xs):
             current, tgt, mt, okt = step_xs
-            s, (y, out) = network_step(net_c, w, s, current,
-                                       stop_reset_gradient=stop_reset_gradient)  # fmt: skip
+            s, (y, out) = network_step(
+                net_c, w, s, current, stop_reset_gradient=stop_reset_gradient
+            )
             task = jnp.sum(mt * step_loss(y, tgt)) / norm
             reg = okt * jnp.sum(out.z @ spike_cost)
             return s, (task, reg, mt[:, None] * y, okt * out.z.sum(0))
@@ -128,8 +121,13 @@ def truncated_bptt_gradients(
             weights, jax.lax.stop_gradient(state), xs
         )
         grad_acc = jax.tree.map(jnp.add, grad_acc, grads)
-        return (state, grad_acc, task_acc + task, y_window_acc + y_window,
-                spikes_acc + spikes), None  # fmt: skip
+        return (
+            state,
+            grad_acc,
+            task_acc + task,
+            y_window_acc + y_window,
+            spikes_acc + spikes,
+        ), None
 
     xs = tuple(_windows(_pad_time(a, pad), window) for a in (inputs, targets, mask, valid))
     carry0 = (
@@ -140,11 +138,14 @@ def truncated_bptt_gradients(
         jnp.zeros((net.n_rec,), dtype),
     )
     (_, grads, task, y_window, spikes), _ = jax.lax.scan(outer, carry0, xs)
-    rate = spikes / (t_steps * n_batch)
-    return TruncatedResult(
-        grads=grads._replace(b_fb=jnp.zeros_like(weights.b_fb)),
+    stats = trial_stats(
+        regularization,
+        net.dt,
         task_loss=task,
-        reg_loss=rate_loss(regularization, rate, net.dt),
-        rate=rate,
-        y_mean=window_mean(y_window, mask),
+        spike_sum=spikes,
+        y_window_sum=y_window,
+        mask=mask,
+        n_steps=t_steps,
+        n_batch=n_batch,
     )
+    return grads._replace(b_fb=jnp.zeros_like(weights.b_fb)), stats.aux()

@@ -1,10 +1,13 @@
-"""Data containers shared by tasks, rules and the trainer."""
+"""Data containers shared by tasks, engines, rules and the trainer."""
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import jax
+
+if TYPE_CHECKING:
+    from .network import Trajectory
 
 
 class Batch(NamedTuple):
@@ -20,3 +23,15 @@ class Batch(NamedTuple):
     inputs: jax.Array
     targets: jax.Array
     mask: jax.Array
+
+
+class RuleAux(NamedTuple):
+    """Side outputs of an engine or rule, for metrics and plots (``losses.trial_stats``)."""
+
+    loss: jax.Array  # shape=(), task loss + regularisation
+    task_loss: jax.Array  # shape=()
+    reg_loss: jax.Array  # shape=()
+    y_mean: jax.Array  # shape=(B, K), readout averaged over the learning window
+    rate: jax.Array  # shape=(n_rec,), mean spikes per step
+    trajectory: Trajectory | None = None  # when the rule was built with record=True
+    learning_signal: jax.Array | None = None  # shape=(T, B, n_rec), e-prop rules with record=True

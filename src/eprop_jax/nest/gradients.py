@@ -221,34 +221,34 @@ def nest_batch_gradients(
         sequence = (net, eff, x[:, None], target[:, None])  # one sequence: batch axis of 1
         common = {"step_loss": step_loss, "feedback_matrix": weights.b_fb}
         if factored:
-            res = eprop_factored_gradients(*sequence, mask, regularization=reg, **common)
+            grads, aux = eprop_factored_gradients(*sequence, mask, regularization=reg, **common)
             if not any_truncated:
-                return res
+                return grads, aux
             # The update of an input synapse that fires at step 1 of the next sequence runs before
             # L_{T-1} arrives: subtract L_{T-1} e-bar_{T-1} (a pass whose window is step T-1 only;
             # its loss is normalised by 1 instead of LW).
             last = jnp.zeros_like(mask).at[-1].set(1)
             no_reg = rate_regularization(0.0)
-            cut = eprop_factored_gradients(*sequence, last, regularization=no_reg, **common)
-            return res._replace(grad_in=res.grad_in - cut.grad_in * trunc.astype(dtype) / lw)
+            cut, _ = eprop_factored_gradients(*sequence, last, regularization=no_reg, **common)
+            return grads._replace(w_in=grads.w_in - cut.w_in * trunc.astype(dtype) / lw), aux
         row = jnp.concatenate([trunc.astype(dtype), jnp.zeros((n_rec,), dtype)])
         eligibility = _nest_eligibility(config.kappa_synapse, row, t_steps)
         return eprop_gradients(
             *sequence, mask, regularization=reg, eligibility=eligibility, record=record, **common
         )
 
-    res = jax.vmap(one)(jnp.asarray(inputs, dtype), jnp.asarray(targets, dtype), truncate)
-    grad_in = scale * zeta * jnp.mean(res.grad_in, axis=0)
-    grad_rec = scale * zeta * jnp.mean(res.grad_rec, axis=0)
-    grad_out = scale * out_scale * jnp.mean(res.grad_out, axis=0)
+    res, aux = jax.vmap(one)(jnp.asarray(inputs, dtype), jnp.asarray(targets, dtype), truncate)
+    grad_in = scale * zeta * jnp.mean(res.w_in, axis=0)
+    grad_rec = scale * zeta * jnp.mean(res.w_rec, axis=0)
+    grad_out = scale * out_scale * jnp.mean(res.w_out, axis=0)
     # The tutorials' loss: CE averaged over window and batch; MSE 0.5 sum_t (y - y*)^2 averaged
     # over readouts and batch.
     n_out = weights.w_out.shape[0]
-    loss = jnp.mean(res.task_loss) * (1.0 if config.loss == "cross_entropy" else lw / n_out)
+    loss = jnp.mean(aux.task_loss) * (1.0 if config.loss == "cross_entropy" else lw / n_out)
     readout = spikes = None
     if record:
-        y = res.trajectory.y[:, :, 0]  # (B, T, K)
+        y = aux.trajectory.y[:, :, 0]  # (B, T, K)
         signal = jax.nn.softmax(y, axis=-1) if config.loss == "cross_entropy" else y
         readout = signal * mask[None]
-        spikes = res.trajectory.z[:, :, 0]
+        spikes = aux.trajectory.z[:, :, 0]
     return NestBatchResult(grad_in, grad_rec, grad_out, loss, readout, spikes)
