@@ -132,8 +132,12 @@ def load_npz(path: str | Path, api: str = "load_npz") -> dict[str, np.ndarray]:
     """
     path = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
+        with open(path, "rb") as f:
+            data = np.load(f, allow_pickle=False)
+            if not hasattr(data, "files"):  # a bare .npy array, not an archive
+                raise ValueError("not an npz archive")
+            with data:
+                return {k: data[k] for k in data.files}
     except FileNotFoundError:
         raise RunDirError(f"`{api}`: {path} does not exist.") from None
     except ValueError as err:
