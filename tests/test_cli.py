@@ -2,6 +2,9 @@
 
 import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -324,3 +327,20 @@ def test_dnms_writes_metrics_checkpoint_and_figures(tmp_path, capsys):
               "--resume"]  # fmt: skip
     assert main(resume) == 0
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 5
+
+
+def test_float64_trains_in_float64_in_a_fresh_process(tmp_path):
+    """`--dtype float64` switches on x64 in a process where it is off, so weights are float64."""
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "JAX_ENABLE_X64": "0",
+           "PYTHONPATH": os.pathsep.join([str(root / "src"), os.environ.get("PYTHONPATH", "")])}  # fmt: skip
+    out = tmp_path / "run64"
+    argv = [sys.executable, "-m", "eprop_jax.cli", "train", "sine_waves", "--dtype", "float64",
+            *SMALL, "--eval-interval", "0", "--no-plots", "--out", str(out)]  # fmt: skip
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for name in ("weights_final.npz", "checkpoint.npz"):
+        with np.load(out / name, allow_pickle=False) as data:
+            floats = [data[k].dtype for k in data.files if data[k].dtype.kind == "f"]
+        assert floats and all(d == np.float64 for d in floats), (name, floats)
+    assert json.loads((out / "config.json").read_text())["dtype"] == "float64"

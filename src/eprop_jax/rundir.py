@@ -141,7 +141,8 @@ def load_npz(path: str | Path, api: str = "load_npz") -> dict[str, np.ndarray]:
     except FileNotFoundError:
         raise RunDirError(f"`{api}`: {path} does not exist.") from None
     except ValueError as err:
-        reason = "it holds Python objects" if "pickle" in str(err) else "not a valid .npz file"
+        objects = "Object arrays" in str(err)
+        reason = "it holds Python objects" if objects else "not a valid .npz file"
         raise RunDirError(
             f"`{api}`: cannot read {path}: {reason} (damaged or truncated)."
         ) from None

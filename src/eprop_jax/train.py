@@ -29,6 +29,7 @@ import dataclasses
 import inspect
 import json
 import math
+import re
 import time
 import warnings
 from collections.abc import Callable
@@ -250,12 +251,13 @@ NAMED_RULE_OPTIONS = {
 
 def _check_options(api: str, config: TrainConfig, factory) -> None:
     """Task options the generator accepts, rule options that do not clash, one time step."""
-    accepted = [k for k in inspect.signature(task_lib.get_task(config.task)).parameters
-                if k not in ("key", "n_batch", "dtype")]  # fmt: skip
-    unknown = sorted(set(config.task_options) - set(accepted))
-    if unknown:
-        raise ValueError(f"`{api}`: task {config.task!r} has no option(s) "
-                         f"{', '.join(map(repr, unknown))}; it accepts {', '.join(accepted)}.")  # fmt: skip
+    params = inspect.signature(task_lib.get_task(config.task)).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        accepted = [k for k in params if k not in ("key", "n_batch", "dtype")]
+        unknown = sorted(set(config.task_options) - set(accepted))
+        if unknown:
+            raise ValueError(f"`{api}`: task {config.task!r} has no option(s) "
+                             f"{', '.join(map(repr, unknown))}; it accepts {', '.join(accepted)}.")  # fmt: skip
     clash = sorted(set(config.rule_options) & set(NAMED_RULE_OPTIONS))
     if clash:
         named = "; ".join(f"{k} is set by {NAMED_RULE_OPTIONS[k]}" for k in clash)
@@ -574,7 +576,7 @@ def load_config(path: str | Path) -> TrainConfig:
 def _check_error_text(error) -> str:
     """The first line of a checkify error without its source location."""
     text = str(error).strip().splitlines()[0]
-    return text.split(" (check failed at")[0]
+    return re.split(r" \(`?check`? failed", text)[0]
 
 
 def train(
@@ -672,7 +674,8 @@ def _train(exp: Experiment, run: rundir.RunDir | None, progress: bool) -> TrainR
             run.save_checkpoint(checkpoint_arrays(weights, opt_state, done, cfg))
             saved_at = done
 
-    def diverged(iteration: int, what: str) -> TrainingDiverged:
+    def diverged(iteration: int, what: str, advice: str = " Try a smaller learning rate or "
+                 "weight bounds.") -> TrainingDiverged:  # fmt: skip
         where = ""
         if run is not None:
             try:
@@ -681,8 +684,7 @@ def _train(exp: Experiment, run: rundir.RunDir | None, progress: bool) -> TrainR
                 pass
             where = (f"; the last finite checkpoint (after {saved_at} iterations) is "
                      f"{run.path / rundir.CHECKPOINT}")  # fmt: skip
-        return TrainingDiverged(f"`{api}`: {what} at iteration {iteration}{where}. Try a smaller "
-                                "learning rate or weight bounds.")  # fmt: skip
+        return TrainingDiverged(f"`{api}`: {what} at iteration {iteration}{where}.{advice}")
 
     try:
         for iteration in range(start, cfg.iterations):
@@ -694,7 +696,7 @@ def _train(exp: Experiment, run: rundir.RunDir | None, progress: bool) -> TrainR
                 try:
                     error.throw()
                 except checkify.JaxRuntimeError as err:
-                    raise diverged(iteration, _check_error_text(err)) from None
+                    raise diverged(iteration, _check_error_text(err), advice="") from None
             new_weights, new_opt_state, m = out
             m = {k: v.item() for k, v in jax.device_get(m).items()}
             if not (m.pop("finite") and np.isfinite(m["loss"])):
