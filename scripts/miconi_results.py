@@ -36,7 +36,8 @@ ANNARCHY_CPU_SECONDS_PER_GROUP = 0.16  # /work/shared/reference/miconi_anchor.md
 def criterion_runs(args) -> None:
     config = MiconiConfig()
     summary = train_dnms(config, args.groups, args.out / "fixed", seed=args.seed,
-                         n_networks=args.networks, progress=False, chunk_groups=100)  # fmt: skip
+                         n_networks=args.networks, progress=False, chunk_groups=100,
+                             overwrite=args.overwrite)  # fmt: skip
     row = _short(summary, args.out / "fixed")
     print(json.dumps({"run": "criterion", "ab_baseline_bug": False, **row}), flush=True)
     if args.figures is not None:
@@ -46,7 +47,8 @@ def criterion_runs(args) -> None:
     if args.bug_groups > 0:
         buggy = dataclasses.replace(config, ab_baseline_bug=True)
         summary = train_dnms(buggy, args.bug_groups, args.out / "ab_bug", seed=args.seed,
-                             n_networks=args.networks, progress=False, chunk_groups=100)  # fmt: skip
+                             n_networks=args.networks, progress=False, chunk_groups=100,
+                             overwrite=args.overwrite)  # fmt: skip
         print(json.dumps({"run": "criterion", "ab_baseline_bug": True,
                           **_short(summary, args.out / "ab_bug")}),
               flush=True)  # fmt: skip
@@ -112,6 +114,7 @@ def main() -> None:
     parser.add_argument("--bench-network-groups", type=int, default=64,
                         help="network-groups per timed call in (b)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("runs/dnms"))
+    parser.add_argument("--overwrite", action="store_true", help="replace runs already in --out")
     parser.add_argument("--figures", type=Path, default=Path("docs/figures"))
     parser.add_argument("--only", choices=("criterion", "speed"))
     args = parser.parse_args()
