@@ -66,6 +66,7 @@ def test_compare_prints_alignment_json(capsys):
     assert table["eprop/symmetric"]["w_rec"]["cosine_std"] == 0.0  # one batch
 
 
+@pytest.mark.slow
 def test_train_tbptt_then_compare_at_the_trained_weights(tmp_path, capsys):
     out = tmp_path / "run"
     args = ["train", "evidence_accumulation", "--rule", "tbptt", "--rule-option", "truncation=25",
@@ -288,6 +289,7 @@ def test_plot_redraws_every_kind_of_run(tmp_path, capsys):
     assert json.loads((nest_run / "config.json").read_text())["kind"] == "nest"
 
 
+@pytest.mark.slow
 def test_bench_quick_prints_one_json_object_per_measurement(capsys):
     assert main(["bench", "--quick", "--methods", "forward", "eprop"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]

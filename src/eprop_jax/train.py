@@ -307,7 +307,11 @@ def build(config: TrainConfig) -> Experiment:
     def sample(key: jax.Array) -> Batch:
         return generator(key, config.batch_size, dtype=dtype, **options)[0]
 
-    probe = sample(jax.random.fold_in(seed_key, 1))
+    try:
+        probe = sample(jax.random.fold_in(seed_key, 1))
+    except TypeError as err:  # a task option of the wrong type (e.g. a string for a number)
+        raise ValueError(f"`TrainConfig`: task {config.task!r} rejected task_options "
+                         f"{json.dumps(options, default=str)}: {err}") from None  # fmt: skip
     if frozen:
         frozen_batch = probe
 
@@ -316,7 +320,11 @@ def build(config: TrainConfig) -> Experiment:
 
     net_options = dict(config.network)
     n_rec = net_options.pop("n_rec")
-    net = network(probe.inputs.shape[-1], n_rec, probe.targets.shape[-1], **net_options)
+    try:
+        net = network(probe.inputs.shape[-1], n_rec, probe.targets.shape[-1], **net_options)
+    except TypeError as err:  # a network option of the wrong type
+        raise ValueError(f"`TrainConfig`: network options {json.dumps(config.network, default=str)} "
+                         f"were rejected: {err}") from None  # fmt: skip
     loss = "cross_entropy" if classification else "mse"
     reg = rate_regularization(config.c_reg, config.f_target)
     rule = make_rule(config.rule, net, loss=loss, feedback=config.feedback, regularization=reg,
