@@ -180,6 +180,17 @@ def test_library_errors_are_one_line_naming_the_option(tmp_path, capsys):
     assert "weight_bounds must be (w_min, w_max) with w_min < w_max" in _one_error_line(capsys)
     assert main(["train", "sine_waves", "--rule", "nosuchmodule:f", "--out", out]) == 2
     assert "cannot import rule factory 'nosuchmodule:f'" in _one_error_line(capsys)
+    assert (
+        main(["train", "sine_waves", "--rule", "bptt", "--feedback", "random", "--out", out]) == 2
+    )
+    assert ("error: --feedback random: rule 'bptt' has no feedback choice"
+            in _one_error_line(capsys))  # fmt: skip
+    assert main(["train", "sine_waves", "--feedback", "symmetric", "--feedback-std", "2",
+                 "--out", out]) == 2  # fmt: skip
+    assert "--feedback-std applies to random feedback only" in _one_error_line(capsys)
+    assert main(["train", "sine_waves", "--target-error", "0.1", "--out", out]) == 2
+    assert ("--target-error applies to classification tasks (evidence_accumulation) only; "
+            "sine_waves is a regression task") in _one_error_line(capsys)  # fmt: skip
     assert not (tmp_path / "run").exists()
 
 

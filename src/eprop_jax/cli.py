@@ -179,8 +179,9 @@ def _add_train_parser(sub) -> None:
     p.add_argument("--rule-option", type=_rule_option, action="append", default=[],
                    metavar="KEY=VALUE",
                    help="rule factory argument, e.g. --rule-option truncation=50 for tbptt")  # fmt: skip
-    p.add_argument("--feedback", choices=FEEDBACKS, default="random",
-                   help="e-prop learning-signal feedback (default: random)")  # fmt: skip
+    p.add_argument("--feedback", choices=FEEDBACKS,
+                   help="e-prop learning-signal feedback (default: random; rules without a "
+                   "feedback choice, bptt and tbptt, refuse it)")  # fmt: skip
     p.add_argument(
         "--iterations", type=_integer(1), help="training iterations (default: task preset)"
     )
@@ -350,12 +351,24 @@ def _dnms(args) -> int:
 def _train(args) -> int:
     from .train import train
 
+    has_feedback = takes_feedback(resolve_rule(args.rule))
+    if args.feedback not in (None, "symmetric") and not has_feedback:
+        raise ValueError(f"--feedback {args.feedback}: rule {args.rule!r} has no feedback choice "
+                         "(it uses the readout weights exactly); leave --feedback out.")  # fmt: skip
+    feedback = (args.feedback or "random") if has_feedback else "symmetric"
+    if args.feedback_std is not None and feedback != "random":
+        raise ValueError(f"--feedback-std applies to random feedback only; the run uses {feedback} "
+                         "feedback.")  # fmt: skip
+    if args.target_error is not None and args.task not in task_lib.CLASSIFICATION_TASKS:
+        raise ValueError(f"--target-error applies to classification tasks "
+                         f"({', '.join(sorted(task_lib.CLASSIFICATION_TASKS))}) only; {args.task} "
+                         "is a regression task.")  # fmt: skip
     network = {k[4:]: v for k, v in vars(args).items() if k.startswith("net_") and v is not None}
     task_options = dict(args.task_option)
     if args.dt is not None:
         network["dt"] = task_options["dt"] = args.dt
     config = TrainConfig(
-        task=args.task, rule=args.rule, feedback=args.feedback,
+        task=args.task, rule=args.rule, feedback=feedback,
         rule_options=dict(args.rule_option), iterations=args.iterations,
         batch_size=args.batch_size, learning_rate=args.learning_rate, lr_decay=args.lr_decay,
         lr_decay_every=args.lr_decay_every, seed=args.seed,
@@ -366,7 +379,6 @@ def _train(args) -> int:
         network=network, task_options=task_options, dtype=args.dtype,
         data_parallel=args.data_parallel, check_finite=args.check_finite,
     )  # fmt: skip
-    feedback = args.feedback if takes_feedback(resolve_rule(args.rule)) else "symmetric"
     rule_tag = args.rule.replace(":", "_")
     out = args.out or Path("runs") / f"{args.task}-{rule_tag}-{feedback}-s{args.seed}"
     result = train(config, out, resume=args.resume, overwrite=args.overwrite,
