@@ -357,3 +357,14 @@ def test_float64_trains_in_float64_in_a_fresh_process(tmp_path):
             floats = [data[k].dtype for k in data.files if data[k].dtype.kind == "f"]
         assert floats and all(d == np.float64 for d in floats), (name, floats)
     assert json.loads((out / "config.json").read_text())["dtype"] == "float64"
+
+
+def test_interrupt_is_one_line(monkeypatch, capsys):
+    from eprop_jax import cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_dnms", interrupted)
+    assert main(["dnms", "--groups", "2"]) == 130
+    assert _one_error_line(capsys) == "eprop-jax dnms: interrupted (continue it with --resume)"

@@ -576,6 +576,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         except EXPECTED_ERRORS as error:
             print(f"{command}: error: {_error_text(error)}", file=sys.stderr)
             return 2
+        except KeyboardInterrupt:
+            more = " (continue it with --resume)" if args.command in ("train", "dnms") else ""
+            print(f"{command}: interrupted{more}", file=sys.stderr)
+            return 130
 
 
 if __name__ == "__main__":
