@@ -103,6 +103,8 @@ def test_resume_refuses_a_different_configuration(tmp_path):
         match=re.escape("the configuration differs in learning_rate: saved 0.01, now 0.5. Only"),
     ):
         train(small_config(iterations=4, learning_rate=0.5), tmp_path, resume=True, progress=False)
+    with pytest.raises(ValueError, match=re.escape("it has done 2 iterations already")):
+        train(small_config(iterations=1), tmp_path, resume=True, progress=False)
     with pytest.raises(ValueError, match=re.escape("nothing to resume in")):
         train(small_config(), tmp_path / "empty", resume=True, progress=False)
 

@@ -649,7 +649,14 @@ def _train(exp: Experiment, run: rundir.RunDir | None, progress: bool) -> TrainR
         )
         weights, opt_state = _unflatten(run.path, arrays, weights, opt_state, api)
         start = int(arrays["iteration"])
+        if start > cfg.iterations:
+            raise rundir.RunDirError(f"`{api}`: cannot resume {run.path} with iterations="
+                                     f"{cfg.iterations}: it has done {start} iterations already.")  # fmt: skip
         metrics = [m for m in run.read_metrics() if m.get("iteration", start) < start]
+        if [m.get("iteration") for m in metrics] != list(range(start)):
+            warnings.warn(f"{run.path / 'metrics.jsonl'} lacks some of the checkpoint's {start} "
+                          "iterations; the learning curve will have gaps.", rundir.RunDirWarning,
+                          stacklevel=3)  # fmt: skip
     if exp.mesh is not None:
         weights, opt_state = replicate((weights, opt_state), exp.mesh)
 
