@@ -27,8 +27,7 @@ import jax
 import numpy as np
 
 from eprop_jax import miconi
-from eprop_jax.miconi import MiconiConfig
-from eprop_jax.miconi_train import train_dnms
+from eprop_jax.miconi import MiconiConfig, train_dnms
 
 ANNARCHY_CPU_SECONDS_PER_GROUP = 0.16  # /work/shared/reference/miconi_anchor.md, section 4
 

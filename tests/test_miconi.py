@@ -9,9 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from eprop_jax import miconi, miconi_train, plotting
-from eprop_jax.miconi import MiconiConfig
-from eprop_jax.miconi_train import train_dnms
+from eprop_jax import plotting
+from eprop_jax.miconi import MiconiConfig, train_dnms
+from eprop_jax.miconi import model as miconi
+from eprop_jax.miconi import training as miconi_train
 from eprop_jax.neurons import RateState, rate_params, rate_step
 from eprop_jax.train import TrainingDiverged
 

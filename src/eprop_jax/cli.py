@@ -328,8 +328,7 @@ def _nest(args) -> int:
 
 
 def _dnms(args) -> int:
-    from .miconi import MiconiConfig
-    from .miconi_train import train_dnms
+    from .miconi import MiconiConfig, train_dnms
 
     config = MiconiConfig(dense=args.dense, ab_baseline_bug=args.ab_baseline_bug,
                           dtype=args.dtype)  # fmt: skip

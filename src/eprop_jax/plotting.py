@@ -660,7 +660,7 @@ def plot_run(out_dir: str | pathlib.Path, *, n_alif: int | None = None) -> list[
 
     Every kind of run folder (``config.json``'s ``kind``, :mod:`eprop_jax.rundir`) is redrawn:
     a NEST-mode run gets ``learning_curve.png``; a DNMS run ``dnms_rewards.png`` and
-    ``dnms_traces.png`` (:func:`eprop_jax.miconi_train.dnms_figures`). For a spiking e-prop run
+    ``dnms_traces.png`` (:func:`eprop_jax.miconi.dnms_figures`). For a spiking e-prop run
     it reads the files of the contract in the module docstring and writes, at ``DPI`` dots per
     inch:
 
@@ -699,7 +699,7 @@ def plot_run(out_dir: str | pathlib.Path, *, n_alif: int | None = None) -> list[
 
     kind = run_kind(config)
     if kind == "dnms":
-        from .miconi_train import dnms_figures
+        from .miconi import dnms_figures
 
         return dnms_figures(out)
     if kind == "nest":
