@@ -262,7 +262,9 @@ def test_check_finite_names_non_finite_inputs(monkeypatch):
         batch, info = real(key, n_batch, **kwargs)
         return batch._replace(inputs=batch.inputs * np.nan), info
 
-    monkeypatch.setitem(tasks.TASKS, "evidence_accumulation", poisoned)
+    real_get = tasks.get_task
+    monkeypatch.setattr(tasks, "get_task",
+                        lambda name: poisoned if name == "evidence_accumulation" else real_get(name))  # fmt: skip
     config = TrainConfig(task="evidence_accumulation", iterations=1, batch_size=2, eval_interval=0,
                          network=SMALL_NET, task_options=SMALL_EA, check_finite=True)  # fmt: skip
     with pytest.raises(TrainingDiverged, match=re.escape(
