@@ -71,11 +71,12 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", choices=sorted(RUNS), help="runs to do (default all)")
     parser.add_argument("--out", type=Path, default=Path("runs/results"))
     parser.add_argument("--figures", type=Path, help="copy each run's final figures here")
+    parser.add_argument("--overwrite", action="store_true", help="replace runs already in --out")
     args = parser.parse_args()
     for name in args.only or RUNS:
         config = RUNS[name]
         out = args.out / name
-        result = train(config, out, progress=False)
+        result = train(config, out, overwrite=args.overwrite, progress=False)
         paths = plot_run(out)
         print(json.dumps(summarise(name, config, result)), flush=True)
         if args.figures is not None:

@@ -27,8 +27,7 @@ import jax
 import numpy as np
 
 from eprop_jax import miconi
-from eprop_jax.miconi import MiconiConfig
-from eprop_jax.miconi_train import train_dnms
+from eprop_jax.miconi import MiconiConfig, train_dnms
 
 ANNARCHY_CPU_SECONDS_PER_GROUP = 0.16  # /work/shared/reference/miconi_anchor.md, section 4
 
@@ -36,7 +35,8 @@ ANNARCHY_CPU_SECONDS_PER_GROUP = 0.16  # /work/shared/reference/miconi_anchor.md
 def criterion_runs(args) -> None:
     config = MiconiConfig()
     summary = train_dnms(config, args.groups, args.out / "fixed", seed=args.seed,
-                         n_networks=args.networks, progress=False, chunk_groups=100)  # fmt: skip
+                         n_networks=args.networks, progress=False, chunk_groups=100,
+                             overwrite=args.overwrite)  # fmt: skip
     row = _short(summary, args.out / "fixed")
     print(json.dumps({"run": "criterion", "ab_baseline_bug": False, **row}), flush=True)
     if args.figures is not None:
@@ -46,7 +46,8 @@ def criterion_runs(args) -> None:
     if args.bug_groups > 0:
         buggy = dataclasses.replace(config, ab_baseline_bug=True)
         summary = train_dnms(buggy, args.bug_groups, args.out / "ab_bug", seed=args.seed,
-                             n_networks=args.networks, progress=False, chunk_groups=100)  # fmt: skip
+                             n_networks=args.networks, progress=False, chunk_groups=100,
+                             overwrite=args.overwrite)  # fmt: skip
         print(json.dumps({"run": "criterion", "ab_baseline_bug": True,
                           **_short(summary, args.out / "ab_bug")}),
               flush=True)  # fmt: skip
@@ -112,6 +113,7 @@ def main() -> None:
     parser.add_argument("--bench-network-groups", type=int, default=64,
                         help="network-groups per timed call in (b)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("runs/dnms"))
+    parser.add_argument("--overwrite", action="store_true", help="replace runs already in --out")
     parser.add_argument("--figures", type=Path, default=Path("docs/figures"))
     parser.add_argument("--only", choices=("criterion", "speed"))
     args = parser.parse_args()

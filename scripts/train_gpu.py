@@ -110,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--iterations", type=int)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out")
+    parser.add_argument("--overwrite", action="store_true", help="replace the run in --out")
     parser.add_argument("--distributed", action="store_true",
                         help="call jax.distributed.initialize() first (multi-host)")  # fmt: skip
     parser.add_argument("--dry-run", action="store_true", help="print the plan and stop")
@@ -124,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
                          batch_size=decided["batch_size"], iterations=args.iterations,
                          seed=args.seed, data_parallel=decided["data_parallel"])  # fmt: skip
     out = args.out or Path("runs") / f"gpu-{args.task}-{args.rule}-b{decided['batch_size']}"
-    result = train(config, out, progress=jax.process_index() == 0)
+    result = train(config, out, resume=args.resume, overwrite=args.overwrite,
+                   progress=jax.process_index() == 0)  # fmt: skip
     if jax.process_index() == 0:
         from eprop_jax.plotting import plot_run
 

@@ -9,9 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from eprop_jax import miconi, miconi_train, plotting
-from eprop_jax.miconi import MiconiConfig
-from eprop_jax.miconi_train import train_dnms
+from eprop_jax import plotting
+from eprop_jax.miconi import MiconiConfig, train_dnms
+from eprop_jax.miconi import model as miconi
+from eprop_jax.miconi import training as miconi_train
 from eprop_jax.neurons import RateState, rate_params, rate_step
 from eprop_jax.train import TrainingDiverged
 
@@ -319,10 +320,12 @@ def test_driver_writes_all_files(tmp_path):
     summary = train_dnms(cfg, groups=8, out_dir=tmp_path, seed=3, n_networks=2, progress=False,
                          chunk_groups=4)  # fmt: skip
     names = {p.name for p in tmp_path.iterdir()}
-    assert names == {"config.json", "metrics.jsonl", "checkpoint.npz", "traces.npz",
-                     "summary.json", "dnms_rewards.png", "dnms_traces.png"}  # fmt: skip
+    assert names == {"config.json", "metrics.jsonl", "checkpoint.npz", "checkpoint.prev.npz",
+                     "traces.npz", "summary.json", "dnms_rewards.png", "dnms_traces.png",
+                     ".lock"}  # fmt: skip
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["n"] == 8 and config["groups"] == 8 and config["task"] == "dnms"
+    assert config["kind"] == "dnms"
     lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [m["group"] for m in lines] == list(range(8))
     assert [m["learning"] for m in lines] == [False, False] + [True] * 6
@@ -370,7 +373,12 @@ def test_driver_stops_on_nan_and_keeps_the_last_good_checkpoint(tmp_path, monkey
         return wrapped
 
     monkeypatch.setattr(miconi_train, "_compiled", poisoned)
-    with pytest.raises(TrainingDiverged, match=re.escape("became NaN/inf in groups 4-7")):
+    with pytest.raises(
+        TrainingDiverged,
+        match=re.escape(
+            "became NaN/inf in groups 4-7; the last finite checkpoint (after 4 groups) is"
+        ),
+    ):
         train_dnms(cfg, groups=8, out_dir=tmp_path, seed=3, n_networks=2, progress=True,
                    chunk_groups=4, figures=False)  # fmt: skip
     with np.load(tmp_path / "checkpoint.npz") as ckpt:
@@ -393,3 +401,66 @@ def test_dnms_figures():
         plotting.plot_dnms_rewards(np.zeros((10, 3)))
     with pytest.raises(ValueError, match=re.escape("expected before and after of the same")):
         plotting.plot_dnms_traces(np.zeros((4, 5)), np.zeros((4, 6)))
+
+
+def _dnms_arrays(path):
+    with np.load(path / "checkpoint.npz") as ckpt:
+        return {k: ckpt[k] for k in ckpt.files}
+
+
+def test_dnms_resumes_bit_for_bit_after_an_interruption(tmp_path, monkeypatch):
+    cfg = dataclasses.replace(TINY, n_warmup=2, dtype="float32")
+    common = {"seed": 5, "n_networks": 2, "progress": False, "chunk_groups": 3, "figures": False}
+    straight = train_dnms(cfg, groups=9, out_dir=tmp_path / "a", **common)
+    real = miconi_train._compiled
+    calls = []
+
+    def killed(config, n_groups):
+        run = real(config, n_groups)
+
+        def wrapped(states, keys):
+            calls.append(n_groups)
+            if len(calls) == 2:  # the process dies during the second chunk
+                raise KeyboardInterrupt
+            return run(states, keys)
+
+        return wrapped
+
+    monkeypatch.setattr(miconi_train, "_compiled", killed)
+    with pytest.raises(KeyboardInterrupt):
+        train_dnms(cfg, groups=9, out_dir=tmp_path / "b", **common)
+    monkeypatch.setattr(miconi_train, "_compiled", real)
+    assert int(_dnms_arrays(tmp_path / "b")["group"]) == 3
+    # A second interruption in another way: a shorter run, extended by resume (groups may change).
+    train_dnms(cfg, groups=6, out_dir=tmp_path / "b", resume=True, **common)
+    assert int(_dnms_arrays(tmp_path / "b")["group"]) == 6
+    resumed = train_dnms(cfg, groups=9, out_dir=tmp_path / "b", resume=True, **common)
+    a, b = _dnms_arrays(tmp_path / "a"), _dnms_arrays(tmp_path / "b")
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name])
+    lines_a = (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()
+    assert (tmp_path / "b" / "metrics.jsonl").read_text().splitlines() == lines_a
+    assert resumed["trials_to_criterion"] == straight["trials_to_criterion"]
+    assert resumed["test_error"] == straight["test_error"]
+    # Nothing is overwritten by accident, and a different setting is named.
+    with pytest.raises(ValueError, match=re.escape("already holds a run (config.json, metrics")):
+        train_dnms(cfg, groups=9, out_dir=tmp_path / "b", **common)
+    with pytest.raises(
+        ValueError, match=re.escape("the configuration differs in seed: saved 5, now 6")
+    ):
+        train_dnms(cfg, groups=9, out_dir=tmp_path / "b", resume=True, **{**common, "seed": 6})
+    assert (tmp_path / "b" / "metrics.jsonl").read_text().splitlines() == lines_a
+    with pytest.raises(ValueError, match=re.escape("it has done 9 groups already")):
+        train_dnms(cfg, groups=4, out_dir=tmp_path / "b", resume=True, **common)
+
+
+def test_dnms_float64_needs_x64():
+    cfg = dataclasses.replace(TINY, dtype="float64")
+    jax.config.update("jax_enable_x64", False)
+    try:
+        with pytest.raises(
+            ValueError, match=re.escape("`train_dnms`: dtype='float64' needs JAX's x64 mode")
+        ):
+            train_dnms(cfg, groups=1, progress=False)
+    finally:
+        jax.config.update("jax_enable_x64", True)

@@ -1,5 +1,6 @@
 """The training loop: loss falls, resume is bit for bit, NaN stops cleanly, files are atomic."""
 
+import functools
 import json
 import re
 
@@ -7,9 +8,11 @@ import jax
 import numpy as np
 import pytest
 
+from eprop_jax import train as train_module
 from eprop_jax.train import (
     TrainConfig,
     TrainingDiverged,
+    build,
     load_checkpoint,
     load_config,
     resolve,
@@ -97,10 +100,12 @@ def test_resume_refuses_a_different_configuration(tmp_path):
     train(small_config(iterations=2), tmp_path, progress=False)
     with pytest.raises(
         ValueError,
-        match=re.escape("`train`: the checkpoint was written with a different configuration"),
+        match=re.escape("the configuration differs in learning_rate: saved 0.01, now 0.5. Only"),
     ):
         train(small_config(iterations=4, learning_rate=0.5), tmp_path, resume=True, progress=False)
-    with pytest.raises(FileNotFoundError, match=re.escape("no checkpoint.npz")):
+    with pytest.raises(ValueError, match=re.escape("it has done 2 iterations already")):
+        train(small_config(iterations=1), tmp_path, resume=True, progress=False)
+    with pytest.raises(ValueError, match=re.escape("nothing to resume in")):
         train(small_config(), tmp_path / "empty", resume=True, progress=False)
 
 
@@ -169,6 +174,25 @@ BAD_CONFIGS = [
     ({"dtype": "float16"}, "`TrainConfig`: unknown dtype 'float16'"),
     ({"lr_decay": 0.0}, "`TrainConfig`: lr_decay must be in (0, 1]; got 0.0."),
     ({"lr_decay_every": 0}, "`TrainConfig`: lr_decay_every must be an integer >= 1; got 0."),
+    ({"learning_rate": float("nan")}, "`TrainConfig`: learning_rate must be > 0; got nan."),
+    ({"feedback_std": float("inf")}, "`TrainConfig`: feedback_std must be a finite number >= 0"),
+    ({"feedback_std": 0.0}, "`TrainConfig`: feedback_std must be > 0; got 0."),
+    ({"weight_bounds": (-1.0, float("inf"))}, "`TrainConfig`: weight_bounds must be finite"),
+    ({"target_error": float("nan")}, "`TrainConfig`: target_error must be in (0, 1); got nan."),
+    (
+        {"task": "sine_waves", "task_options": {"colour": 1}},
+        "`TrainConfig`: task 'sine_waves' has no option(s) 'colour'; it accepts n_in, input_rate, "
+        "duration, periods, amplitude_range, same_pattern, dt.",
+    ),
+    (
+        {"rule_options": {"feedback": "random"}},
+        "`TrainConfig`: rule_options may not set 'feedback' (feedback is set by feedback).",
+    ),
+    (
+        {"network": {"dt": 1.0}, "task_options": {"dt": 10.0}},
+        "`TrainConfig`: one time step for task and network: network dt=1.0 but task_options dt=10.0.",
+    ),
+    ({"network": {"dt": -1.0}}, "`TrainConfig`: dt must be a finite number > 0 (ms); got -1.0."),
 ]
 
 
@@ -176,3 +200,84 @@ BAD_CONFIGS = [
 def test_bad_configuration_raises(kwargs, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         resolve(TrainConfig(**kwargs))
+
+
+def test_one_time_step_for_task_and_network():
+    for where in ("network", "task_options"):
+        config = resolve(small_config(**{where: {**small_config().__dict__[where], "dt": 0.5}}))
+        assert config.network["dt"] == config.task_options["dt"] == 0.5
+    exp = build(small_config(task_options={"duration": 200.0, "n_in": 20, "dt": 2.0}))
+    assert exp.net.dt == 2.0
+    assert exp.sample(jax.random.key(0)).inputs.shape[0] == 100  # 200 ms at 2 ms
+
+
+def test_float64_without_x64_is_refused_not_silently_float32():
+    jax.config.update("jax_enable_x64", False)
+    try:
+        with pytest.raises(ValueError, match=re.escape(
+            "`TrainConfig`: dtype='float64' needs JAX's x64 mode, which is off; call "
+            "jax.config.update('jax_enable_x64', True) first"
+        )):  # fmt: skip
+            train(small_config(dtype="float64", iterations=1), progress=False)
+    finally:
+        jax.config.update("jax_enable_x64", True)
+    result = train(small_config(dtype="float64", iterations=1), progress=False)
+    assert all(w.dtype == np.float64 for w in result.weights)
+
+
+def _poisoned_weights(monkeypatch, name):
+    real = train_module.init_weights
+
+    def init(*args, **kwargs):
+        weights = real(*args, **kwargs)
+        return weights._replace(**{name: getattr(weights, name).at[0, 0].set(np.nan)})
+
+    monkeypatch.setattr(train_module, "init_weights", init)
+
+
+def test_non_finite_gradients_stop_the_run(monkeypatch):
+    _poisoned_weights(monkeypatch, "w_in")
+    with pytest.raises(TrainingDiverged, match=re.escape(
+        "`train`: the loss, the gradients or the weights became NaN/inf at iteration 0. Try"
+    )):  # fmt: skip
+        train(small_config(iterations=2), progress=False)
+
+
+@pytest.mark.parametrize("name", ["w_rec", "w_out"])
+def test_check_finite_names_the_non_finite_weight(monkeypatch, name):
+    _poisoned_weights(monkeypatch, name)
+    with pytest.raises(TrainingDiverged, match=re.escape(
+        f"`train`: non-finite value (NaN/inf) in the weights {name} at iteration 0"
+    )):  # fmt: skip
+        train(small_config(iterations=2, check_finite=True), progress=False)
+
+
+def test_check_finite_names_non_finite_inputs(monkeypatch):
+    from eprop_jax import tasks
+
+    real = tasks.get_task("evidence_accumulation")
+
+    @functools.wraps(real)
+    def poisoned(key, n_batch, **kwargs):
+        batch, info = real(key, n_batch, **kwargs)
+        return batch._replace(inputs=batch.inputs * np.nan), info
+
+    real_get = tasks.get_task
+    monkeypatch.setattr(tasks, "get_task",
+                        lambda name: poisoned if name == "evidence_accumulation" else real_get(name))  # fmt: skip
+    config = TrainConfig(task="evidence_accumulation", iterations=1, batch_size=2, eval_interval=0,
+                         network=SMALL_NET, task_options=SMALL_EA, check_finite=True)  # fmt: skip
+    with pytest.raises(TrainingDiverged, match=re.escape(
+        "`train`: non-finite value (NaN/inf) in the inputs at iteration 0."
+    )):  # fmt: skip
+        train(config, progress=False)
+
+
+def test_a_loss_blowing_up_without_nan_warns():
+    with pytest.warns(
+        RuntimeWarning, match=r"`train`: the loss grew from .* the run may be diverging"
+    ):
+        try:
+            train(small_config(iterations=30, learning_rate=30.0, c_reg=0.0), progress=False)
+        except TrainingDiverged:
+            pass

@@ -1,8 +1,24 @@
-"""Command line: ``eprop-jax train | plot | compare``.
+"""Command line: ``eprop-jax train | nest | dnms | plot | compare | bench``.
+
+Each command's parser carries only the options it honours:
+
+* ``eprop-jax train TASK``: spiking e-prop (or another rule) on a task (:func:`eprop_jax.train`);
+* ``eprop-jax nest TASK``: one of NEST 3.10's e-prop tutorials, number for number (NEST mode);
+* ``eprop-jax dnms``: Miconi's reward-modulated rate network on DNMS;
+* ``eprop-jax plot DIR``: redraw the figures of any run folder;
+* ``eprop-jax compare``, ``eprop-jax bench``: gradient alignment, speed and memory.
+
+Every run folder follows :mod:`eprop_jax.rundir`: a folder holding a run is refused unless
+``--resume`` or ``--overwrite``. Numeric options are checked as they are parsed (zero, negative
+or non-finite values are refused where meaningless). Every user mistake ends in one line
+``eprop-jax COMMAND: error: ...`` and exit code 2; a traceback means a bug.
 
 Examples::
 
     eprop-jax train evidence_accumulation --rule eprop --feedback random --out runs/ea
+    eprop-jax train sine_waves --dt 0.5 --dtype float64 --out runs/sine64
+    eprop-jax nest sine_waves --iterations 20
+    eprop-jax dnms --groups 2000 --networks 8
     eprop-jax plot runs/ea
     eprop-jax compare evidence_accumulation --batches 4 --json
 """
@@ -11,36 +27,123 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 from . import tasks as task_lib
 from .rules import FEEDBACKS, RULES, resolve_rule, takes_feedback
+from .rundir import RunDirWarning
 from .surrogates import SURROGATES
-from .train import TASK_PRESETS, TrainConfig
+from .train import NAMED_RULE_OPTIONS, TASK_PRESETS, TrainConfig, TrainingDiverged
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line: ``PROG: error: MESSAGE`` (exit code 2)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+# -- argument types: each refuses what is meaningless, in one line ---------------------------
+
+
+def _integer(least: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected an integer >= {least}; got {text!r}"
+            ) from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {least}; got {text!r}")
+        return value
+
+    parse.__name__ = f"integer >= {least}"
+    return parse
+
+
+def _number(low: float = -math.inf, high: float = math.inf, *, low_open: bool = True,
+            high_open: bool = False):  # fmt: skip
+    """A finite float in the interval (low, high] (the ends as given)."""
+    left = "(" if low_open else "["
+    right = ")" if high_open or high == math.inf else "]"
+    interval = f"{left}{low:g}, {high:g}{right}"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number; got {text!r}") from None
+        inside = (value > low if low_open else value >= low) and (
+            value < high if high_open else value <= high
+        )
+        if not math.isfinite(value) or not inside:
+            if low == -math.inf and high == math.inf:
+                raise argparse.ArgumentTypeError(f"must be a finite number; got {text!r}")
+            raise argparse.ArgumentTypeError(f"must be a finite number in {interval}; got {text!r}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+_POSITIVE = _number(0.0)
+_NON_NEGATIVE = _number(0.0, low_open=False)
+_FINITE = _number()
 
 NETWORK_OPTIONS = {
-    "n_rec": (int, "number of recurrent neurons"),
-    "n_alif": (int, "how many of them (the last ones) are adaptive (ALIF)"),
-    "tau_m": (float, "membrane time constant (ms)"),
-    "tau_a": (float, "adaptation time constant (ms)"),
-    "thr": (float, "baseline firing threshold"),
-    "beta": (float, "adaptation strength of the ALIF neurons (default: 1.7(1-rho)/(1-alpha))"),
-    "refractory": (float, "refractory period (ms)"),
-    "tau_out": (float, "readout time constant (ms)"),
-    "gamma": (float, "pseudo-derivative dampening (height gamma/thr)"),
+    "n_rec": (_integer(1), "number of recurrent neurons"),
+    "n_alif": (_integer(0), "how many of them (the last ones) are adaptive (ALIF)"),
+    "tau_m": (_POSITIVE, "membrane time constant (ms)"),
+    "tau_a": (_POSITIVE, "adaptation time constant (ms)"),
+    "thr": (_POSITIVE, "baseline firing threshold"),
+    "beta": (
+        _NON_NEGATIVE,
+        "adaptation strength of the ALIF neurons (default: 1.7(1-rho)/(1-alpha))",
+    ),
+    "refractory": (_NON_NEGATIVE, "refractory period (ms)"),
+    "tau_out": (_POSITIVE, "readout time constant (ms)"),
+    "gamma": (_POSITIVE, "pseudo-derivative dampening (height gamma/thr)"),
 }
 
 
-def _task_option(text: str) -> tuple[str, object]:
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+def _key_value(text: str) -> tuple[str, object]:
+    if "=" not in text or not text.split("=", 1)[0]:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE; got {text!r}")
     key, value = text.split("=", 1)
     try:
-        return key, json.loads(value)
+        parsed = json.loads(value)
     except json.JSONDecodeError:
         return key, value
+    if isinstance(parsed, float) and not math.isfinite(parsed):
+        raise argparse.ArgumentTypeError(f"{key} must be finite; got {value!r}")
+    return key, parsed
+
+
+def _task_option(text: str) -> tuple[str, object]:
+    key, value = _key_value(text)
+    if key == "dt":
+        raise argparse.ArgumentTypeError(
+            "dt is set with --dt (one time step for the task and the network)"
+        )
+    if key == "dtype":
+        raise argparse.ArgumentTypeError("dtype is set with --dtype")
+    return key, value
+
+
+_NAMED_RULE_FLAGS = {"loss": "the task", "feedback": "--feedback",
+                     "regularization": "--c-reg and --f-target"}  # fmt: skip
+
+
+def _rule_option(text: str) -> tuple[str, object]:
+    key, value = _key_value(text)
+    if key in NAMED_RULE_OPTIONS:
+        raise argparse.ArgumentTypeError(f"{key} is set by {_NAMED_RULE_FLAGS[key]}, not here")
+    return key, value
 
 
 def _rule_name(text: str) -> str:
@@ -53,63 +156,70 @@ def _rule_name(text: str) -> str:
     return text
 
 
+def _add_run_folder_options(p, *, resume_help: str) -> None:
+    p.add_argument("--resume", action="store_true", help=resume_help)
+    p.add_argument("--overwrite", action="store_true",
+                   help="delete the run already in --out (its files and figures) and start anew")  # fmt: skip
+    p.add_argument("--no-plots", action="store_true", help="do not draw the PNG figures")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
 def _add_train_parser(sub) -> None:
     p = sub.add_parser(
         "train",
-        help="train a network on a task and write metrics, checkpoint and figures",
-        description="Train a recurrent spiking network on TASK. Writes config.json, "
-        "metrics.jsonl, checkpoint.npz, snapshots, weights and PNG figures to --out.",
+        help="train a spiking network on a task and write metrics, checkpoint and figures",
+        description="Train a recurrent spiking network on TASK with e-prop (or another rule). "
+        "Writes config.json, metrics.jsonl, checkpoint.npz, snapshots, weights and PNG figures "
+        "to --out. NEST's tutorials: `eprop-jax nest`; Miconi's DNMS: `eprop-jax dnms`.",
     )
-    p.add_argument("task", choices=sorted([*task_lib.TASKS, "dnms"]),
-                   help="the task to learn (dnms: Miconi's reward-modulated rate network on the "
-                   "delayed non-match-to-sample task, eprop_jax.miconi)")  # fmt: skip
+    p.add_argument("task", choices=sorted(task_lib.TASKS), help="the task to learn")
     p.add_argument("--rule", type=_rule_name, default="eprop", metavar="RULE",
                    help=f"learning rule: {', '.join(sorted(RULES))}, or package.module:factory "
                    "(default: eprop)")  # fmt: skip
-    p.add_argument("--rule-option", type=_task_option, action="append", default=[],
+    p.add_argument("--rule-option", type=_rule_option, action="append", default=[],
                    metavar="KEY=VALUE",
                    help="rule factory argument, e.g. --rule-option truncation=50 for tbptt")  # fmt: skip
-    p.add_argument("--feedback", choices=FEEDBACKS, default="random",
-                   help="e-prop learning-signal feedback (default: random)")  # fmt: skip
-    p.add_argument("--iterations", type=int, help="training iterations (default: task preset)")
-    p.add_argument("--batch-size", type=int, help="trials per batch (default: task preset)")
-    p.add_argument("--learning-rate", type=float, help="Adam step size (default: 5e-3)")
-    p.add_argument("--lr-decay", type=float,
-                   help="multiply the learning rate by this every --lr-decay-every iterations "
-                   "(default: 0.7 for evidence accumulation, else 1 = constant)")  # fmt: skip
-    p.add_argument("--lr-decay-every", type=int, default=100, help="(default: 100)")
-    p.add_argument("--seed", type=int, help="random seed (default: 0; 1 with --nest-compatible)")
+    p.add_argument("--feedback", choices=FEEDBACKS,
+                   help="e-prop learning-signal feedback (default: random; rules without a "
+                   "feedback choice, bptt and tbptt, refuse it)")  # fmt: skip
+    p.add_argument(
+        "--iterations", type=_integer(1), help="training iterations (default: task preset)"
+    )
+    p.add_argument("--batch-size", type=_integer(1), help="trials per batch (default: task preset)")
+    p.add_argument("--learning-rate", type=_POSITIVE, help="Adam step size (default: 5e-3)")
+    p.add_argument("--lr-decay", type=_number(0.0, 1.0),
+                   help="multiply the learning rate by this (in (0, 1]) every --lr-decay-every "
+                   "iterations (default: 0.7 for evidence accumulation, else 1 = constant)")  # fmt: skip
+    p.add_argument("--lr-decay-every", type=_integer(1), default=100, help="(default: 100)")
+    p.add_argument("--seed", type=_integer(0), default=0, help="random seed (default: 0)")
     p.add_argument(
         "--out", type=Path, help="output directory (default: runs/TASK-RULE-FEEDBACK-sSEED)"
     )
-    p.add_argument("--c-reg", type=float, help="firing-rate regularisation strength (default: 2)")
-    p.add_argument(
-        "--f-target", type=float, default=10.0, help="target firing rate in Hz (default: 10)"
-    )
-    p.add_argument("--weight-bounds", type=float, nargs=2, metavar=("W_MIN", "W_MAX"),
+    p.add_argument("--dt", type=_POSITIVE,
+                   help="time step in ms of both the task and the network (default: 1)")  # fmt: skip
+    p.add_argument("--c-reg", type=_NON_NEGATIVE,
+                   help="firing-rate regularisation strength (default: 2)")  # fmt: skip
+    p.add_argument("--f-target", type=_POSITIVE, default=10.0,
+                   help="target firing rate in Hz (default: 10)")  # fmt: skip
+    p.add_argument("--weight-bounds", type=_FINITE, nargs=2, metavar=("W_MIN", "W_MAX"),
                    help="clip w_in, w_rec and w_out to [W_MIN, W_MAX] after every step")  # fmt: skip
-    p.add_argument("--feedback-std", type=float,
+    p.add_argument("--feedback-std", type=_POSITIVE,
                    help="std of the random feedback matrix (default: 1 for evidence accumulation, "
                    "else 1/sqrt(n_rec))")  # fmt: skip
-    p.add_argument("--eval-interval", type=int, default=25,
+    p.add_argument("--eval-interval", type=_integer(0), default=25,
                    help="evaluate on fresh batches every N iterations, 0 = never (default: 25)")  # fmt: skip
-    p.add_argument(
-        "--eval-batches", type=int, default=4, help="batches per evaluation (default: 4)"
-    )
-    p.add_argument("--target-error", type=float,
+    p.add_argument("--eval-batches", type=_integer(1), default=4,
+                   help="batches per evaluation (default: 4)")  # fmt: skip
+    p.add_argument("--target-error", type=_number(0.0, 1.0, high_open=True),
                    help="stop once the evaluation recall error is below this (default: 0.07 for "
                    "evidence accumulation)")  # fmt: skip
-    p.add_argument("--checkpoint-interval", type=int, default=50,
+    p.add_argument("--checkpoint-interval", type=_integer(1), default=50,
                    help="write checkpoint.npz every N iterations (default: 50)")  # fmt: skip
-    p.add_argument(
-        "--resume", action="store_true", help="continue from --out/checkpoint.npz, bit for bit"
-    )
-    p.add_argument("--dtype", choices=("float32", "float64"),
-                   help="(default: float32; float64 with --nest-compatible)")  # fmt: skip
-    p.add_argument("--nest-compatible", action="store_true",
-                   help="run NEST 3.10's e-prop tutorial for TASK number for number (its "
-                   "parameters, seeds, inputs and update conventions; eprop_jax.nest); "
-                   "--iterations, --batch-size, --seed, --dtype and --out apply")  # fmt: skip
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                   help="(default: float32; float64 switches on JAX's x64 mode)")  # fmt: skip
+    p.add_argument("--check-finite", action="store_true",
+                   help="check inputs, weights and gradients for NaN/inf inside the compiled step "
+                   "and stop naming the first one (slower)")  # fmt: skip
     p.add_argument("--data-parallel", action="store_true",
                    help="split every batch over all visible devices (GPUs, or hosts after "
                    "jax.distributed.initialize)")  # fmt: skip
@@ -119,85 +229,114 @@ def _add_train_parser(sub) -> None:
                    help="pseudo-derivative shape (default: piecewise_linear)")  # fmt: skip
     p.add_argument("--task-option", type=_task_option, action="append", default=[],
                    metavar="KEY=VALUE",
-                   help="task generator argument, e.g. --task-option word=hello or n_cues=5")  # fmt: skip
-    g = p.add_argument_group("dnms (Miconi 2017); --iterations counts groups of 4 trials")
-    g.add_argument("--networks", type=int, default=1,
-                   help="independent networks trained at once, vmapped (default: 1)")  # fmt: skip
-    g.add_argument("--dense", action="store_true", help="dense recurrent weights (default: p=0.1)")
-    g.add_argument("--ab-baseline-bug", action="store_true",
-                   help="reproduce the ANNarchy notebook's bug: AB's reward baseline tracks BA's")  # fmt: skip
-    p.add_argument("--no-plots", action="store_true", help="do not draw the PNG figures")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+                   help="task generator argument, e.g. --task-option word=hello or n_cues=5 "
+                   "(the time step is --dt)")  # fmt: skip
+    _add_run_folder_options(p, resume_help="continue the run in --out from its checkpoint, bit "
+                            "for bit (only --iterations, --eval-interval, --checkpoint-interval "
+                            "and --check-finite may change)")  # fmt: skip
 
 
 NEST_DEFAULT_ITERATIONS = {"evidence_accumulation": 50}  # the v3.10 scripts; others: 200
 
 
-def _train_nest(args) -> int:
+def _add_nest_parser(sub) -> None:
+    p = sub.add_parser(
+        "nest",
+        help="run one of NEST 3.10's e-prop tutorials number for number (NEST mode)",
+        description="Run NEST 3.10's e-prop tutorial for TASK number for number: its parameters, "
+        "seeds, inputs and update conventions (eprop_jax.nest). Writes config.json, "
+        "metrics.jsonl, weights and learning_curve.png to --out.",
+    )
+    p.add_argument("task", choices=sorted(task_lib.TASKS), help="the tutorial")
+    p.add_argument("--iterations", type=_integer(1),
+                   help="training iterations (default: the script's, 50 for evidence "
+                   "accumulation, else 200)")  # fmt: skip
+    p.add_argument(
+        "--batch-size", type=_integer(1), help="sequences per iteration (default: the script's)"
+    )
+    p.add_argument("--seed", type=_integer(0), default=1, help="NEST's rng_seed (default: 1)")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float64",
+                   help="(default: float64, NEST's precision; switches on JAX's x64 mode)")  # fmt: skip
+    p.add_argument("--out", type=Path, help="output directory (default: runs/TASK-nest-sSEED)")
+    _add_run_folder_options(p, resume_help="refused: NEST mode trains in one compiled call and "
+                            "keeps no checkpoint")  # fmt: skip
+
+
+def _add_dnms_parser(sub) -> None:
+    p = sub.add_parser(
+        "dnms",
+        help="train Miconi's reward-modulated rate network on delayed non-match-to-sample",
+        description="Train Miconi's (2017) rate network with its reward-modulated Hebbian rule "
+        "on the delayed non-match-to-sample task (eprop_jax.miconi). Writes config.json, "
+        "metrics.jsonl, checkpoint.npz, traces, summary.json and PNG figures to --out.",
+    )
+    p.add_argument("--groups", "--iterations", type=_integer(1), default=2000, dest="groups",
+                   help="groups of 4 trials (AA, AB, BA, BB) to train (default: 2000)")  # fmt: skip
+    p.add_argument("--networks", type=_integer(1), default=1,
+                   help="independent networks trained at once, vmapped (default: 1)")  # fmt: skip
+    p.add_argument("--chunk-groups", type=_integer(1), default=50,
+                   help="groups per compiled call; metrics and checkpoint after each (default: 50)")  # fmt: skip
+    p.add_argument("--dense", action="store_true", help="dense recurrent weights (default: p=0.1)")
+    p.add_argument("--ab-baseline-bug", action="store_true",
+                   help="reproduce the ANNarchy notebook's bug: AB's reward baseline tracks BA's")  # fmt: skip
+    p.add_argument("--seed", type=_integer(0), default=0, help="random seed (default: 0)")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                   help="(default: float32; float64 switches on JAX's x64 mode)")  # fmt: skip
+    p.add_argument("--out", type=Path, help="output directory (default: runs/dnms-miconi-sSEED)")
+    _add_run_folder_options(p, resume_help="continue the run in --out from its last chunk, bit "
+                            "for bit (only --groups and --chunk-groups may change)")  # fmt: skip
+
+
+def _nest(args) -> int:
     from tqdm.auto import tqdm
 
     from . import nest
-    from .plotting import plot_learning_curve
 
-    ignored = [name for name in ("rule_option", "task_option", "weight_bounds", "learning_rate")
-               if getattr(args, name)]  # fmt: skip
-    ignored += [k[4:] for k, v in vars(args).items() if k.startswith("net_") and v is not None]
-    if args.rule != "eprop" or ignored or args.resume or args.data_parallel:
-        raise ValueError(
-            "--nest-compatible runs NEST's tutorial with its own parameters; only --iterations, "
-            "--batch-size, --seed, --dtype, --out, --no-plots and --no-progress apply (got "
-            f"{', '.join(['--rule'] * (args.rule != 'eprop') + ignored) or '--resume'})."
-        )
     iterations = args.iterations or NEST_DEFAULT_ITERATIONS.get(args.task, 200)
-    seed = 1 if args.seed is None else args.seed
-    out = args.out or Path("runs") / f"{args.task}-nest-s{seed}"
+    out = args.out or Path("runs") / f"{args.task}-nest-s{args.seed}"
     classification = args.task == "evidence_accumulation"
-    bar = tqdm(total=iterations, desc=f"{args.task} [NEST mode]", disable=args.no_progress)
+    bar = None  # created at the first iteration, so that a refusal prints only its line
 
     def on_iteration(iteration: int, loss: float) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=iterations, desc=f"{args.task} [NEST mode]",
+                       disable=args.no_progress)  # fmt: skip
         bar.set_postfix(loss=f"{loss:.4g}")
         bar.n = min(iteration + 1, iterations)
         bar.refresh()
 
-    summary = nest.train_nest_tutorial(
-        args.task, iterations, args.batch_size, seed, out, dtype=args.dtype or "float64",
-        validate_every=10 if classification else None,
-        test_iterations=4 if classification else 0, callback=on_iteration,
-    )  # fmt: skip
-    bar.close()
+    try:
+        summary = nest.train_nest_tutorial(
+            args.task, iterations, args.batch_size, args.seed, out, dtype=args.dtype,
+            validate_every=10 if classification else None,
+            test_iterations=4 if classification else 0, callback=on_iteration,
+            resume=args.resume, overwrite=args.overwrite,
+        )  # fmt: skip
+    finally:
+        if bar is not None:
+            bar.close()
     print(f"done: {summary['iterations']} iterations in NEST mode, "
           f"{summary['seconds_per_iteration']:.3f} s/iteration; "
           f"final loss {summary['final_loss']:.6g}")  # fmt: skip
     if not args.no_plots:
-        metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()
-                   if line.strip()]  # fmt: skip
-        fig = plot_learning_curve(metrics, "regression")
-        fig.savefig(out / "learning_curve.png", dpi=120)
-        print(f"figures: {out / 'learning_curve.png'}")
+        from .plotting import plot_run
+
+        print(f"figures: {', '.join(str(p) for p in plot_run(out))}")
     print(f"outputs in {out}")
     return 0
 
 
-def _train_dnms(args) -> int:
-    from .miconi import MiconiConfig
-    from .miconi_train import train_dnms
+def _dnms(args) -> int:
+    from .miconi import MiconiConfig, train_dnms
 
-    spiking_only = [k[4:] for k, v in vars(args).items() if k.startswith("net_") and v is not None]
-    spiking_only += [name for name in ("rule_option", "task_option", "weight_bounds")
-                     if getattr(args, name)]  # fmt: skip
-    if args.rule != "eprop" or spiking_only or args.resume or args.nest_compatible:
-        raise ValueError(
-            "dnms trains Miconi's rate network with its own reward-modulated rule; --rule, the "
-            "spiking-network options, --resume and --nest-compatible do not apply (got "
-            f"{', '.join(['--rule'] * (args.rule != 'eprop') + spiking_only) or 'one of them'})."
-        )
-    seed = 0 if args.seed is None else args.seed
     config = MiconiConfig(dense=args.dense, ab_baseline_bug=args.ab_baseline_bug,
-                          dtype=args.dtype or "float32")  # fmt: skip
-    out = args.out or Path("runs") / f"dnms-miconi-s{seed}"
-    summary = train_dnms(config, args.iterations or 2000, out, seed=seed,
-                         n_networks=args.networks, progress=not args.no_progress,
-                         figures=not args.no_plots)  # fmt: skip
+                          dtype=args.dtype)  # fmt: skip
+    out = args.out or Path("runs") / f"dnms-miconi-s{args.seed}"
+    summary = train_dnms(config, args.groups, out, seed=args.seed, n_networks=args.networks,
+                         chunk_groups=args.chunk_groups, progress=not args.no_progress,
+                         figures=not args.no_plots, resume=args.resume,
+                         overwrite=args.overwrite)  # fmt: skip
     reached = summary["trials_to_criterion"]
     print(f"done: {summary['groups']} groups x {summary['n_networks']} network(s), "
           f"{summary['groups_per_second']:.1f} network-groups/s")  # fmt: skip
@@ -211,15 +350,24 @@ def _train_dnms(args) -> int:
 def _train(args) -> int:
     from .train import train
 
-    if args.task == "dnms":
-        return _train_dnms(args)
-    if args.nest_compatible:
-        return _train_nest(args)
-    args.seed = 0 if args.seed is None else args.seed
-    args.dtype = args.dtype or "float32"
+    has_feedback = takes_feedback(resolve_rule(args.rule))
+    if args.feedback not in (None, "symmetric") and not has_feedback:
+        raise ValueError(f"--feedback {args.feedback}: rule {args.rule!r} has no feedback choice "
+                         "(it uses the readout weights exactly); leave --feedback out.")  # fmt: skip
+    feedback = (args.feedback or "random") if has_feedback else "symmetric"
+    if args.feedback_std is not None and feedback != "random":
+        raise ValueError(f"--feedback-std applies to random feedback only; the run uses {feedback} "
+                         "feedback.")  # fmt: skip
+    if args.target_error is not None and args.task not in task_lib.CLASSIFICATION_TASKS:
+        raise ValueError(f"--target-error applies to classification tasks "
+                         f"({', '.join(sorted(task_lib.CLASSIFICATION_TASKS))}) only; {args.task} "
+                         "is a regression task.")  # fmt: skip
     network = {k[4:]: v for k, v in vars(args).items() if k.startswith("net_") and v is not None}
+    task_options = dict(args.task_option)
+    if args.dt is not None:
+        network["dt"] = task_options["dt"] = args.dt
     config = TrainConfig(
-        task=args.task, rule=args.rule, feedback=args.feedback,
+        task=args.task, rule=args.rule, feedback=feedback,
         rule_options=dict(args.rule_option), iterations=args.iterations,
         batch_size=args.batch_size, learning_rate=args.learning_rate, lr_decay=args.lr_decay,
         lr_decay_every=args.lr_decay_every, seed=args.seed,
@@ -227,13 +375,13 @@ def _train(args) -> int:
         weight_bounds=tuple(args.weight_bounds) if args.weight_bounds else None,
         eval_interval=args.eval_interval, eval_batches=args.eval_batches,
         target_error=args.target_error, checkpoint_interval=args.checkpoint_interval,
-        network=network, task_options=dict(args.task_option), dtype=args.dtype,
-        data_parallel=args.data_parallel,
+        network=network, task_options=task_options, dtype=args.dtype,
+        data_parallel=args.data_parallel, check_finite=args.check_finite,
     )  # fmt: skip
-    feedback = args.feedback if takes_feedback(resolve_rule(args.rule)) else "symmetric"
     rule_tag = args.rule.replace(":", "_")
     out = args.out or Path("runs") / f"{args.task}-{rule_tag}-{feedback}-s{args.seed}"
-    result = train(config, out, resume=args.resume, progress=not args.no_progress)
+    result = train(config, out, resume=args.resume, overwrite=args.overwrite,
+                   progress=not args.no_progress)  # fmt: skip
     final = result.metrics[-1] if result.metrics else {}
     print(f"done: {result.iterations_done} iterations, {result.seconds_per_iteration:.3f} s/iteration"
           + (" (stopped early: target error reached)" if result.stopped_early else ""))  # fmt: skip
@@ -253,6 +401,8 @@ def _train(args) -> int:
 def _plot(args) -> int:
     from .plotting import plot_run
 
+    if not args.dir.is_dir():
+        raise FileNotFoundError(f"{args.dir} is not a run folder (no such directory).")
     for path in plot_run(args.dir):
         print(path)
     return 0
@@ -317,15 +467,18 @@ def _compare(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="eprop-jax",
         description="Train recurrent spiking networks with e-prop (Bellec et al. 2020) in JAX.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train_parser(sub)
-    p = sub.add_parser("plot", help="redraw the figures of a training output directory",
-                       description="Redraw all PNG figures of a run directory from its files.")  # fmt: skip
-    p.add_argument("dir", type=Path, help="a directory written by `eprop-jax train`")
+    _add_nest_parser(sub)
+    _add_dnms_parser(sub)
+    p = sub.add_parser("plot", help="redraw the figures of a run folder",
+                       description="Redraw all PNG figures of a run folder (train, nest or dnms) "
+                       "from its files.")  # fmt: skip
+    p.add_argument("dir", type=Path, help="a folder written by eprop-jax train, nest or dnms")
     p = sub.add_parser(
         "compare",
         help="gradient alignment of every rule with BPTT on a task",
@@ -340,13 +493,15 @@ def build_parser() -> argparse.ArgumentParser:
                    "the initial weights")  # fmt: skip
     p.add_argument("--rule", type=_rule_name, action="append", default=[], metavar="RULE",
                    help="also compare this rule (a name or package.module:factory); repeatable")  # fmt: skip
-    p.add_argument("--truncation", type=int, action="append", metavar="K",
+    p.add_argument("--truncation", type=_integer(1), action="append", metavar="K",
                    help="also compare truncated BPTT with a window of K steps; repeatable "
                    "(default: 20)")  # fmt: skip
-    p.add_argument("--batches", type=int, default=4, help="batches to average over (default: 4)")
-    p.add_argument("--batch-size", type=int, default=8, help="trials per batch (default: 8)")
-    p.add_argument("--n-rec", type=int, help="recurrent neurons (default: task preset)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batches", type=_integer(1), default=4,
+                   help="batches to average over (default: 4)")  # fmt: skip
+    p.add_argument("--batch-size", type=_integer(1), default=8,
+                   help="trials per batch (default: 8)")  # fmt: skip
+    p.add_argument("--n-rec", type=_integer(1), help="recurrent neurons (default: task preset)")
+    p.add_argument("--seed", type=_integer(0), default=0)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p = sub.add_parser("bench", add_help=False,
                        help="speed and memory benchmark, one JSON line per measurement "
@@ -355,20 +510,75 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+EXPECTED_ERRORS = (ValueError, TrainingDiverged, OSError)
+"""Errors that are the user's (bad input, a folder in use, a diverged run, a full disk): one line.
+``OSError`` covers ``FileNotFoundError``, ``PermissionError``, ``IsADirectoryError``, ...;
+``RunDirError`` is a ``ValueError``. Anything else is a bug and keeps its traceback."""
+
+
+def _old_spelling(argv: list[str]) -> str | None:
+    """The message for a command line of an earlier version, or ``None``."""
+    if argv[:1] != ["train"]:
+        return None
+    if "dnms" in argv[1:2]:
+        return ("DNMS has its own command now: eprop-jax dnms [--groups N] [--networks N] ... "
+                "(see eprop-jax dnms --help)")  # fmt: skip
+    if "--nest-compatible" in argv:
+        return ("NEST mode has its own command now: eprop-jax nest TASK [--iterations N] ... "
+                "(see eprop-jax nest --help)")  # fmt: skip
+    return None
+
+
+def _error_text(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.strerror and error.filename:
+        text = f"{error.strerror}: {error.filename}"
+    else:
+        text = str(error) or type(error).__name__
+    return " ".join(text.split())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``eprop-jax`` command."""
+    """Entry point of the ``eprop-jax`` command; returns the exit code (2: a user's mistake)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["bench"]:  # its options belong to eprop_jax.bench
         from .bench import main as bench_main
 
         return bench_main(argv[1:])
-    args = build_parser().parse_args(argv)
-    handlers = {"train": _train, "plot": _plot, "compare": _compare}
-    try:
-        return handlers[args.command](args)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"eprop-jax {args.command}: error: {error}", file=sys.stderr)
+    old = _old_spelling(argv)
+    if old is not None:
+        print(f"eprop-jax {argv[0]}: error: {old}", file=sys.stderr)
         return 2
+    try:
+        args, extra = build_parser().parse_known_args(argv)
+    except SystemExit as exit_:  # --help (0) or a parse error, already printed in one line
+        return exit_.code if isinstance(exit_.code, int) else 0
+    if extra:
+        print(f"eprop-jax {args.command}: error: unrecognized arguments: {' '.join(extra)} "
+              f"(see eprop-jax {args.command} --help)", file=sys.stderr)  # fmt: skip
+        return 2
+    if getattr(args, "dtype", None) == "float64":
+        import jax
+
+        jax.config.update("jax_enable_x64", True)  # the command line may; library code must not
+    handlers = {"train": _train, "nest": _nest, "dnms": _dnms, "plot": _plot, "compare": _compare}
+    command = f"eprop-jax {args.command}"
+
+    def one_line_warning(message, category, filename, lineno, file=None, line=None):
+        print(f"{command}: warning: {' '.join(str(message).split())}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = one_line_warning
+        warnings.filterwarnings("always", category=RunDirWarning)
+        warnings.filterwarnings("always", message="`train`", category=RuntimeWarning)
+        try:
+            return handlers[args.command](args)
+        except EXPECTED_ERRORS as error:
+            print(f"{command}: error: {_error_text(error)}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            more = " (continue it with --resume)" if args.command in ("train", "dnms") else ""
+            print(f"{command}: interrupted{more}", file=sys.stderr)
+            return 130
 
 
 if __name__ == "__main__":

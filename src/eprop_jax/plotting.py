@@ -641,14 +641,31 @@ def _read_metrics(path: pathlib.Path) -> list[dict]:
 
 
 def _load_npz(path: pathlib.Path) -> dict:
-    with np.load(path) as data:
-        return {k: data[k] for k in data.files}
+    from .rundir import load_npz
+
+    return load_npz(path, "plot_run")
+
+
+def _plot_nest_run(out: pathlib.Path, config: dict) -> list[pathlib.Path]:
+    """``learning_curve.png`` of a NEST-mode run (its metrics hold the loss per iteration)."""
+    metrics = _read_metrics(out / "metrics.jsonl")
+    if not metrics:
+        return []
+    fig = plot_learning_curve(metrics, "regression")
+    fig.suptitle(f"{config.get('task', '?')}: NEST mode")
+    path = out / "learning_curve.png"
+    fig.savefig(path, dpi=DPI)
+    fig.clear()
+    return [path]
 
 
 def plot_run(out_dir: str | pathlib.Path, *, n_alif: int | None = None) -> list[pathlib.Path]:
     """Write every figure of a training output directory as PNG files into that directory.
 
-    Reads the files of the contract in the module docstring and writes, at ``DPI`` dots per
+    Every kind of run folder (``config.json``'s ``kind``, :mod:`eprop_jax.rundir`) is redrawn:
+    a NEST-mode run gets ``learning_curve.png``; a DNMS run ``dnms_rewards.png`` and
+    ``dnms_traces.png`` (:func:`eprop_jax.miconi.dnms_figures`). For a spiking e-prop run
+    it reads the files of the contract in the module docstring and writes, at ``DPI`` dots per
     inch:
 
     * ``learning_curve.png`` (:func:`plot_learning_curve`; skipped while ``metrics.jsonl`` is
@@ -678,7 +695,19 @@ def plot_run(out_dir: str | pathlib.Path, *, n_alif: int | None = None) -> list[
             raise FileNotFoundError(
                 f"`{api}`: no {name} in {out}; is this a training output directory?"
             )
-    config = json.loads((out / "config.json").read_text())
+    try:
+        config = json.loads((out / "config.json").read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ValueError(f"`{api}`: {out / 'config.json'} is not valid JSON (damaged).") from None
+    from .rundir import run_kind
+
+    kind = run_kind(config)
+    if kind == "dnms":
+        from .miconi import dnms_figures
+
+        return dnms_figures(out)
+    if kind == "nest":
+        return _plot_nest_run(out, config)
     task_kind = config.get("task_kind")
     _check_task_kind(api, task_kind)
     if n_alif is None:

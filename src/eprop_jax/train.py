@@ -26,9 +26,12 @@ on disk is then the last good state.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
-import os
+import math
+import re
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -39,6 +42,7 @@ import numpy as np
 import optax
 from jax.sharding import Mesh
 
+from . import rundir
 from . import tasks as task_lib
 from ._checks import check_choice
 from .losses import accuracy, get_loss, masked_mean_readout, rate_regularization
@@ -88,6 +92,12 @@ class TrainConfig:
         dtype: ``"float32"`` or ``"float64"``.
         data_parallel: split every batch over all devices (``parallel.py``); the batch size
             must be a multiple of the device count.
+        check_finite: check inside the compiled step (``jax.experimental.checkify``) that the
+            inputs, weights and gradients are finite; a violation stops the run with
+            :class:`TrainingDiverged` naming what was non-finite (slower; off by default).
+
+    One time step: ``network["dt"]`` and ``task_options["dt"]`` are the same number; giving
+    one sets the other, giving two different ones is an error.
     """
 
     task: str = "evidence_accumulation"
@@ -113,6 +123,7 @@ class TrainConfig:
     task_options: dict = dataclasses.field(default_factory=dict)
     dtype: str = "float32"
     data_parallel: bool = False
+    check_finite: bool = False
 
 
 def _network_options(preset: dict, overrides: dict) -> dict:
@@ -153,6 +164,7 @@ def resolve(config: TrainConfig) -> TrainConfig:
         rule_options=dict(config.rule_options),
         weight_bounds=None if config.weight_bounds is None else tuple(config.weight_bounds),
     )  # fmt: skip
+    _check_options(api, resolved, factory)
     if not 0 < resolved.lr_decay <= 1:
         raise ValueError(f"`{api}`: lr_decay must be in (0, 1]; got {resolved.lr_decay!r}.")
     for name in (
@@ -178,8 +190,54 @@ def resolve(config: TrainConfig) -> TrainConfig:
                              f"got {resolved.weight_bounds!r}.")  # fmt: skip
     if resolved.target_error is not None and not 0 < resolved.target_error < 1:
         raise ValueError(f"`{api}`: target_error must be in (0, 1); got {resolved.target_error!r}.")
+    for name in ("feedback_std", "adaptive_decay"):
+        value = getattr(resolved, name)
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"`{api}`: {name} must be a finite number >= 0; got {value!r}.")
+    if resolved.feedback_std is not None and resolved.feedback_std == 0:
+        raise ValueError(f"`{api}`: feedback_std must be > 0; got 0.")
+    if resolved.weight_bounds is not None and not all(map(math.isfinite, resolved.weight_bounds)):
+        raise ValueError(f"`{api}`: weight_bounds must be finite; got {resolved.weight_bounds!r}.")
     rate_regularization(resolved.c_reg, resolved.f_target)  # validates
     return resolved
+
+
+NAMED_RULE_OPTIONS = {
+    "loss": "the task",
+    "feedback": "feedback",
+    "regularization": "c_reg and f_target",
+}
+"""Rule-factory arguments that :func:`build` sets itself (``rule_options`` may not)."""
+
+
+def _check_options(api: str, config: TrainConfig, factory) -> None:
+    """Task options the generator accepts, rule options that do not clash, one time step."""
+    params = inspect.signature(task_lib.get_task(config.task)).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        accepted = [k for k in params if k not in ("key", "n_batch", "dtype")]
+        unknown = sorted(set(config.task_options) - set(accepted))
+        if unknown:
+            raise ValueError(f"`{api}`: task {config.task!r} has no option(s) "
+                             f"{', '.join(map(repr, unknown))}; it accepts {', '.join(accepted)}.")  # fmt: skip
+    clash = sorted(set(config.rule_options) & set(NAMED_RULE_OPTIONS))
+    if clash:
+        named = "; ".join(f"{k} is set by {NAMED_RULE_OPTIONS[k]}" for k in clash)
+        raise ValueError(f"`{api}`: rule_options may not set {', '.join(map(repr, clash))} "
+                         f"({named}).")  # fmt: skip
+    net_dt, task_dt = config.network.get("dt"), config.task_options.get("dt")
+    if net_dt is not None and task_dt is not None and net_dt != task_dt:
+        raise ValueError(f"`{api}`: one time step for task and network: network dt={net_dt!r} "
+                         f"but task_options dt={task_dt!r}.")  # fmt: skip
+    dt = net_dt if net_dt is not None else task_dt
+    if dt is not None:
+        if (
+            isinstance(dt, bool)
+            or not isinstance(dt, (int, float))
+            or not (math.isfinite(dt) and dt > 0)
+        ):
+            raise ValueError(f"`{api}`: dt must be a finite number > 0 (ms); got {dt!r}.")
+        config.network["dt"] = dt
+        config.task_options["dt"] = dt
 
 
 class Experiment(NamedTuple):
@@ -199,6 +257,7 @@ class Experiment(NamedTuple):
 def build(config: TrainConfig) -> Experiment:
     """Build the network, task sampler, rule and optimiser of a configuration."""
     config = resolve(config)
+    check_x64("TrainConfig", config.dtype)
     dtype = jnp.float64 if config.dtype == "float64" else jnp.float32
     generator = task_lib.get_task(config.task)
     classification = config.task in task_lib.CLASSIFICATION_TASKS
@@ -209,7 +268,11 @@ def build(config: TrainConfig) -> Experiment:
     def sample(key: jax.Array) -> Batch:
         return generator(key, config.batch_size, dtype=dtype, **options)[0]
 
-    probe = sample(jax.random.fold_in(seed_key, 1))
+    try:
+        probe = sample(jax.random.fold_in(seed_key, 1))
+    except TypeError as err:  # a task option of the wrong type (e.g. a string for a number)
+        raise ValueError(f"`TrainConfig`: task {config.task!r} rejected task_options "
+                         f"{json.dumps(options, default=str)}: {err}") from None  # fmt: skip
     if frozen:
         frozen_batch = probe
 
@@ -218,7 +281,11 @@ def build(config: TrainConfig) -> Experiment:
 
     net_options = dict(config.network)
     n_rec = net_options.pop("n_rec")
-    net = network(probe.inputs.shape[-1], n_rec, probe.targets.shape[-1], **net_options)
+    try:
+        net = network(probe.inputs.shape[-1], n_rec, probe.targets.shape[-1], **net_options)
+    except TypeError as err:  # a network option of the wrong type
+        raise ValueError(f"`TrainConfig`: network options {json.dumps(config.network, default=str)} "
+                         f"were rejected: {err}") from None  # fmt: skip
     loss = "cross_entropy" if classification else "mse"
     reg = rate_regularization(config.c_reg, config.f_target)
     rule = make_rule(config.rule, net, loss=loss, feedback=config.feedback, regularization=reg,
@@ -240,6 +307,18 @@ def build(config: TrainConfig) -> Experiment:
     return Experiment(config, net, sample, loss, classification, rule, adam, dtype, mesh)
 
 
+def check_x64(api: str, dtype: str) -> None:
+    """Refuse ``dtype="float64"`` while JAX's x64 mode is off (it would silently train in float32).
+
+    Library code never switches x64 on itself (a global setting); the command line does.
+    """
+    if dtype == "float64" and not jax.config.jax_enable_x64:
+        raise ValueError(
+            f"`{api}`: dtype='float64' needs JAX's x64 mode, which is off; call "
+            "jax.config.update('jax_enable_x64', True) first (the eprop-jax command does)."
+        )
+
+
 def _clip(weights: Weights, bounds) -> Weights:
     if bounds is None:
         return weights
@@ -258,14 +337,35 @@ def _distribute(exp: Experiment, batch: Batch) -> Batch:
     return jax.lax.with_sharding_constraint(batch, batch_shardings(exp.mesh))
 
 
+def _all_finite(tree) -> jax.Array:
+    return jnp.all(jnp.array([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
+
+
 def make_train_step(exp: Experiment):
-    """Return the jit-compiled ``step(weights, opt_state, key) -> (weights, opt_state, metrics)``."""
+    """Return the jit-compiled ``step(weights, opt_state, key) -> (weights, opt_state, metrics)``.
+
+    ``metrics["finite"]`` is whether the gradients and the new weights are all finite (checked
+    by the trainer every iteration). With ``config.check_finite`` the step is wrapped in
+    ``jax.experimental.checkify`` and returns ``(error, (weights, opt_state, metrics))``; the
+    error names the first non-finite input, weight or gradient.
+    """
     dt = exp.net.dt
+    check = exp.config.check_finite
+    if check:
+        from jax.experimental import checkify
 
     def step(weights, opt_state, key):
         batch_key, rule_key = jax.random.split(key)
         batch = _distribute(exp, exp.sample(batch_key))
+        if check:
+            checkify.check(_all_finite(batch.inputs), "non-finite value (NaN/inf) in the inputs")
+            for name, w in weights._asdict().items():
+                checkify.check(_all_finite(w), f"non-finite value (NaN/inf) in the weights {name}")
         grads, aux = exp.rule(weights, batch, rule_key)
+        if check:
+            for name, g in grads._asdict().items():
+                checkify.check(_all_finite(g),
+                               f"non-finite value (NaN/inf) in the gradient of {name}")  # fmt: skip
         updates, opt_state = exp.optimizer.update(grads, opt_state, weights)
         new_weights = _clip(optax.apply_updates(weights, updates), exp.config.weight_bounds)
         metrics = {
@@ -273,12 +373,14 @@ def make_train_step(exp: Experiment):
             "task_loss": aux.task_loss,
             "reg_loss": aux.reg_loss,
             "rate_hz": jnp.mean(aux.rate) * (1000.0 / dt),
-            "finite": jnp.all(jnp.array([jnp.all(jnp.isfinite(w)) for w in new_weights])),
+            "finite": _all_finite(grads) & _all_finite(new_weights),
         }
         if exp.classification:
             metrics["accuracy"] = accuracy(aux.y_mean, batch.targets, batch.mask)
         return new_weights, opt_state, metrics
 
+    if check:
+        return jax.jit(checkify.checkify(step))
     return jax.jit(step)
 
 
@@ -326,7 +428,7 @@ def make_recorder(exp: Experiment):
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss or the weights became NaN or inf."""
+    """The loss, the gradients or the weights became NaN or inf (the message says where)."""
 
 
 class TrainResult(NamedTuple):
@@ -338,47 +440,73 @@ class TrainResult(NamedTuple):
     seconds_per_iteration: float
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Write through a temporary file in the same directory, fsync, then rename over ``path``."""
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+RUN_LENGTH_KEYS = ("iterations", "eval_interval", "checkpoint_interval", "check_finite")
+"""Configuration keys a resumed run may change (they do not change the trajectory)."""
+
+LOSS_BLOWUP = 1e3
+"""A loss this many times its smallest value so far triggers a warning (divergence without NaN)."""
+
+# Kept for other modules and scripts: atomic writes now live in :mod:`eprop_jax.rundir`.
+_atomic_write = rundir.atomic_write
+_save_npz = rundir.save_npz
 
 
-def _save_npz(path: Path, arrays: dict) -> None:
-    def write(tmp: Path) -> None:
-        with open(tmp, "wb") as f:
-            np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()})
-
-    _atomic_write(path, write)
+def checkpoint_arrays(weights, opt_state, iteration: int, config: TrainConfig) -> dict:
+    """The arrays of a checkpoint: the leaves of ``(weights, opt_state)``, iteration, config."""
+    leaves = jax.tree.leaves((weights, opt_state))
+    arrays = {f"leaf_{i:04d}": np.asarray(leaf) for i, leaf in enumerate(leaves)}
+    arrays["iteration"] = np.asarray(iteration)
+    arrays["config"] = np.asarray(json.dumps(dataclasses.asdict(config)))
+    return arrays
 
 
 def save_checkpoint(path: Path, weights, opt_state, iteration: int, config: TrainConfig) -> None:
-    """Atomically write weights, optimiser state and the number of completed iterations."""
-    leaves = jax.tree.leaves((weights, opt_state))
-    arrays = {f"leaf_{i:04d}": leaf for i, leaf in enumerate(leaves)}
-    arrays["iteration"] = np.asarray(iteration)
-    arrays["config"] = np.asarray(json.dumps(dataclasses.asdict(config)))
-    _save_npz(path, arrays)
+    """Atomically write weights, optimiser state and the number of completed iterations.
+
+    Raises:
+        ValueError: a weight or optimiser array holds NaN or inf (nothing is written).
+    """
+    arrays = checkpoint_arrays(weights, opt_state, iteration, config)
+    bad = rundir.non_finite(arrays)
+    if bad:
+        raise ValueError(f"`save_checkpoint`: refusing to write NaN/inf (in {', '.join(bad)}).")
+    rundir.save_npz(path, arrays)
+
+
+def _unflatten(path, arrays: dict, weights_template, opt_state_template, api: str):
+    treedef = jax.tree.structure((weights_template, opt_state_template))
+    templates = jax.tree.leaves((weights_template, opt_state_template))
+    leaves = []
+    for i, template in enumerate(templates):
+        name = f"leaf_{i:04d}"
+        if name not in arrays or "iteration" not in arrays:
+            raise rundir.RunDirError(f"`{api}`: {path} is not a checkpoint of this run "
+                                     f"(no {name}).")  # fmt: skip
+        a = arrays[name]
+        if a.shape != np.shape(template) or a.dtype != np.asarray(template).dtype:
+            raise rundir.RunDirError(
+                f"`{api}`: {path} does not fit this run: {name} is {a.dtype}{list(a.shape)}, "
+                f"expected {np.asarray(template).dtype}{list(np.shape(template))}."
+            )
+        leaves.append(jnp.asarray(a))
+    if f"leaf_{len(templates):04d}" in arrays:
+        raise rundir.RunDirError(f"`{api}`: {path} does not fit this run (more arrays).")
+    return jax.tree.unflatten(treedef, leaves)
 
 
 def load_checkpoint(path: Path, weights_template, opt_state_template):
-    """Read a checkpoint written by :func:`save_checkpoint` into the templates' structure."""
-    with np.load(path) as data:
-        treedef = jax.tree.structure((weights_template, opt_state_template))
-        n = treedef.num_leaves
-        leaves = [jnp.asarray(data[f"leaf_{i:04d}"]) for i in range(n)]
-        weights, opt_state = jax.tree.unflatten(treedef, leaves)
-        return weights, opt_state, int(data["iteration"]), json.loads(str(data["config"]))
+    """Read a checkpoint written by :func:`save_checkpoint` into the templates' structure.
 
+    Returns ``(weights, opt_state, iteration, config_dict)``.
 
-def _read_metrics(path: Path, before_iteration: int) -> list[dict]:
-    if not path.exists():
-        return []
-    lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [m for m in lines if m["iteration"] < before_iteration]
+    Raises:
+        RunDirError (a ``ValueError``): the file is missing, damaged or does not fit the templates.
+    """
+    arrays = rundir.load_npz(path, "load_checkpoint")
+    weights, opt_state = _unflatten(path, arrays, weights_template, opt_state_template,
+                                    "load_checkpoint")  # fmt: skip
+    config = json.loads(str(arrays["config"])) if "config" in arrays else {}
+    return weights, opt_state, int(arrays["iteration"]), config
 
 
 def _config_json(exp: Experiment) -> dict:
@@ -397,8 +525,16 @@ def _config_json(exp: Experiment) -> dict:
 
 
 def load_config(path: str | Path) -> TrainConfig:
-    """Read a ``config.json`` written by :func:`train` back into a :class:`TrainConfig`."""
+    """Read a ``config.json`` written by :func:`train` back into a :class:`TrainConfig`.
+
+    Raises:
+        ValueError: the file records another kind of run (NEST mode, DNMS).
+        FileNotFoundError: no such file.
+    """
     data = json.loads(Path(path).read_text())
+    kind = rundir.run_kind(data)
+    if kind != "spiking":
+        raise ValueError(f"`load_config`: {path} records a {kind} run, not a spiking e-prop run.")
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     config = TrainConfig(**{k: v for k, v in data.items() if k in fields})
     if config.weight_bounds is not None:
@@ -406,9 +542,10 @@ def load_config(path: str | Path) -> TrainConfig:
     return config
 
 
-def _comparable(config: dict) -> dict:
-    ignored = {"iterations", "eval_interval", "checkpoint_interval"}
-    return {k: v for k, v in config.items() if k not in ignored}
+def _check_error_text(error) -> str:
+    """The first line of a checkify error without its source location."""
+    text = str(error).strip().splitlines()[0]
+    return re.split(r" \(`?check`? failed", text)[0]
 
 
 def train(
@@ -416,67 +553,85 @@ def train(
     out_dir: str | Path | None = None,
     *,
     resume: bool = False,
+    overwrite: bool = False,
     progress: bool = True,
 ) -> TrainResult:
     """Train a network as configured; optionally write the files of the module docstring.
 
+    The output folder follows :mod:`eprop_jax.rundir` (kind ``"spiking"``): locked while
+    training, refused if it already holds a run unless ``resume`` or ``overwrite``.
+
     Args:
         config: the :class:`TrainConfig` (``None`` fields from the task preset).
         out_dir: output directory, created if needed; ``None`` writes nothing.
-        resume: continue from ``out_dir/checkpoint.npz`` (same configuration apart from
-            ``iterations``), bit for bit.
+        resume: continue from ``out_dir``'s checkpoint, bit for bit; the configuration must be
+            the saved one apart from :data:`RUN_LENGTH_KEYS`.
+        overwrite: delete a run already in ``out_dir`` (its files and figures) and start anew.
         progress: show a progress bar with loss and accuracy.
 
     Raises:
-        TrainingDiverged: when the loss or the weights become NaN or inf.
-        FileNotFoundError / ValueError: on ``resume`` without a compatible checkpoint.
+        TrainingDiverged: when the loss, the gradients or the weights become NaN or inf; the
+            folder keeps the last finite checkpoint.
+        RunDirError (a ``ValueError``): the folder cannot be used (see :func:`rundir.open_run`).
+        ValueError: a bad configuration, or ``dtype="float64"`` while x64 is off.
+
+    Warns:
+        RuntimeWarning: when the loss grows :data:`LOSS_BLOWUP` times above its minimum.
     """
+    api = "train"
     exp = build(config)
+    if resume and out_dir is None:
+        raise ValueError(f"`{api}`: resume=True needs out_dir.")
+    config_dict = _config_json(exp)
+    run = None
+    if out_dir is not None:
+        run = rundir.open_run(out_dir, "spiking", config_dict, resume=resume, overwrite=overwrite,
+                              may_change=RUN_LENGTH_KEYS, api=api)  # fmt: skip
+    try:
+        return _train(exp, run, progress)
+    finally:
+        if run is not None:
+            run.close()
+
+
+def _train(exp: Experiment, run: rundir.RunDir | None, progress: bool) -> TrainResult:
+    api = "train"
     cfg = exp.config
-    out = None if out_dir is None else Path(out_dir)
     seed_key = jax.random.key(cfg.seed)
     init_key, loop_key, eval_key, record_key = (
         jax.random.fold_in(seed_key, i) for i in (2, 3, 4, 5)
     )
     weights = init_weights(exp.net, init_key, dtype=exp.dtype, feedback_std=cfg.feedback_std)
     opt_state = exp.optimizer.init(weights)
+    start, metrics = 0, []
+    if run is not None and run.resumed:
+        arrays = run.load_checkpoint(
+            check=lambda a: _unflatten(run.path / rundir.CHECKPOINT, a, weights, opt_state, api)
+        )
+        weights, opt_state = _unflatten(run.path, arrays, weights, opt_state, api)
+        start = int(arrays["iteration"])
+        if start > cfg.iterations:
+            raise rundir.RunDirError(f"`{api}`: cannot resume {run.path} with iterations="
+                                     f"{cfg.iterations}: it has done {start} iterations already.")  # fmt: skip
+        metrics = [m for m in run.read_metrics() if m.get("iteration", start) < start]
+        if [m.get("iteration") for m in metrics] != list(range(start)):
+            warnings.warn(f"{run.path / 'metrics.jsonl'} lacks some of the checkpoint's {start} "
+                          "iterations; the learning curve will have gaps.", rundir.RunDirWarning,
+                          stacklevel=3)  # fmt: skip
     if exp.mesh is not None:
         weights, opt_state = replicate((weights, opt_state), exp.mesh)
-    start, metrics = 0, []
-    checkpoint = None if out is None else out / "checkpoint.npz"
-    metrics_path = None if out is None else out / "metrics.jsonl"
-    config_dict = _config_json(exp)
-    if resume:
-        if checkpoint is None or not checkpoint.exists():
-            raise FileNotFoundError(
-                f"`train`: resume=True but there is no checkpoint.npz in {out}."
-            )
-        weights, opt_state, start, saved = load_checkpoint(checkpoint, weights, opt_state)
-        if exp.mesh is not None:
-            weights, opt_state = replicate((weights, opt_state), exp.mesh)
-        current = json.loads(json.dumps(dataclasses.asdict(cfg)))
-        if _comparable(saved) != _comparable(current):
-            raise ValueError(
-                "`train`: the checkpoint was written with a different configuration; resume needs "
-                "the same settings (only iterations may change). Saved: "
-                f"{json.dumps(_comparable(saved), sort_keys=True)}"
-            )
-        metrics = _read_metrics(metrics_path, start)
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        _atomic_write(out / "config.json",
-                      lambda p: p.write_text(json.dumps(config_dict, indent=2)))  # fmt: skip
-        _atomic_write(metrics_path,
-                      lambda p: p.write_text("".join(json.dumps(m) + "\n" for m in metrics)))  # fmt: skip
 
     step = make_train_step(exp)
     evaluate = make_evaluate(exp) if cfg.eval_interval > 0 else None
-    recorder = make_recorder(exp) if out is not None else None
-    if out is not None and start == 0:
-        save_checkpoint(checkpoint, weights, opt_state, 0, cfg)  # replaces any stale checkpoint
-        _save_npz(out / "weights_initial.npz", weights._asdict())
-        _save_npz(out / "snapshot_first.npz",
-                  {**recorder(weights, record_key), "iteration": 0, "dt": exp.net.dt})  # fmt: skip
+    recorder = make_recorder(exp) if run is not None else None
+    if run is not None:
+        run.write_config(_config_json(exp))
+        run.start_metrics(metrics)
+        if start == 0:
+            run.save_checkpoint(checkpoint_arrays(weights, opt_state, 0, cfg))
+            run.save_npz("weights_initial.npz", weights._asdict())
+            run.save_npz("snapshot_first.npz",
+                         {**recorder(weights, record_key), "iteration": 0, "dt": exp.net.dt})  # fmt: skip
 
     bar = None
     if progress:
@@ -485,26 +640,49 @@ def train(
         bar = tqdm(total=cfg.iterations, initial=start, desc=f"{cfg.task} [{cfg.rule}]",
                    unit="it", dynamic_ncols=True)  # fmt: skip
     stopped_early = False
+    saved_at = start
+    lowest, warned = math.inf, False
     t_start = time.perf_counter()
-    metrics_file = open(metrics_path, "a") if metrics_path is not None else None
+
+    def checkpoint(done: int) -> None:
+        nonlocal saved_at
+        if run is not None:
+            run.save_checkpoint(checkpoint_arrays(weights, opt_state, done, cfg))
+            saved_at = done
+
+    def diverged(iteration: int, what: str, advice: str = " Try a smaller learning rate or "
+                 "weight bounds.") -> TrainingDiverged:  # fmt: skip
+        where = ""
+        if run is not None:
+            try:
+                checkpoint(iteration)  # the state before the failing step, finite
+            except rundir.RunDirError:
+                pass
+            where = (f"; the last finite checkpoint (after {saved_at} iterations) is "
+                     f"{run.path / rundir.CHECKPOINT}")  # fmt: skip
+        return TrainingDiverged(f"`{api}`: {what} at iteration {iteration}{where}.{advice}")
+
     try:
         for iteration in range(start, cfg.iterations):
-            new_weights, new_opt_state, m = step(
-                weights, opt_state, jax.random.fold_in(loop_key, iteration)
-            )
+            out = step(weights, opt_state, jax.random.fold_in(loop_key, iteration))
+            if cfg.check_finite:
+                from jax.experimental import checkify
+
+                error, out = out
+                try:
+                    error.throw()
+                except checkify.JaxRuntimeError as err:
+                    raise diverged(iteration, _check_error_text(err), advice="") from None
+            new_weights, new_opt_state, m = out
             m = {k: v.item() for k, v in jax.device_get(m).items()}
             if not (m.pop("finite") and np.isfinite(m["loss"])):
-                if checkpoint is not None:
-                    save_checkpoint(checkpoint, weights, opt_state, iteration, cfg)
-                where = (
-                    f"; the last good state (iteration {iteration}) is in {checkpoint}"
-                    if checkpoint
-                    else ""
-                )
-                raise TrainingDiverged(
-                    f"`train`: the loss or the weights became NaN/inf at iteration {iteration}{where}."
-                    " Try a smaller learning_rate or weight_bounds."
-                )
+                raise diverged(iteration, "the loss, the gradients or the weights became NaN/inf")
+            if m["loss"] > LOSS_BLOWUP * lowest and lowest > 0 and not warned:
+                warned = True
+                warnings.warn(f"`{api}`: the loss grew from {lowest:.3g} to {m['loss']:.3g} by "
+                              f"iteration {iteration}; the run may be diverging (try a smaller "
+                              "learning rate).", RuntimeWarning, stacklevel=3)  # fmt: skip
+            lowest = min(lowest, m["loss"])
             weights, opt_state = new_weights, new_opt_state
             record = {"iteration": iteration, **m, "time_s": time.perf_counter() - t_start}
             if exp.classification:
@@ -516,13 +694,10 @@ def train(
                     ev["eval_recall_error"] = 1.0 - ev["eval_accuracy"]
                 record.update(ev)
             metrics.append(record)
-            if metrics_file is not None:
-                metrics_file.write(json.dumps(record) + "\n")
-                metrics_file.flush()
-            if checkpoint is not None and (
-                done % cfg.checkpoint_interval == 0 or done == cfg.iterations
-            ):
-                save_checkpoint(checkpoint, weights, opt_state, done, cfg)
+            if run is not None:
+                run.append_metrics([record])
+            if done % cfg.checkpoint_interval == 0 or done == cfg.iterations:
+                checkpoint(done)
             if bar is not None:
                 shown = {"loss": f"{record['loss']:.4f}", "rate": f"{record['rate_hz']:.1f}Hz"}
                 if exp.classification:
@@ -534,21 +709,18 @@ def train(
             if (exp.classification and cfg.target_error is not None and done < cfg.iterations
                     and record.get("eval_recall_error", 1.0) < cfg.target_error):  # fmt: skip
                 stopped_early = True
-                if checkpoint is not None:
-                    save_checkpoint(checkpoint, weights, opt_state, done, cfg)
+                checkpoint(done)
                 break
     finally:
-        if metrics_file is not None:
-            metrics_file.close()
         if bar is not None:
             bar.close()
     done = len(metrics)
     elapsed = time.perf_counter() - t_start
     per_iteration = elapsed / max(done - start, 1)
-    if out is not None:
-        _save_npz(out / "weights_final.npz", weights._asdict())
-        _save_npz(out / "snapshot_last.npz",
-                  {**recorder(weights, record_key), "iteration": done, "dt": exp.net.dt})  # fmt: skip
+    if run is not None:
+        run.save_npz("weights_final.npz", weights._asdict())
+        run.save_npz("snapshot_last.npz",
+                     {**recorder(weights, record_key), "iteration": done, "dt": exp.net.dt})  # fmt: skip
         summary = {
             "iterations_done": done,
             "stopped_early": stopped_early,
@@ -557,5 +729,5 @@ def train(
             "device": str(jax.devices()[0]),
             "jax_version": jax.__version__,
         }
-        _atomic_write(out / "summary.json", lambda p: p.write_text(json.dumps(summary, indent=2)))
+        run.write_json("summary.json", summary)
     return TrainResult(weights, opt_state, metrics, done, stopped_early, per_iteration)

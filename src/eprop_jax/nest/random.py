@@ -3,7 +3,7 @@ r"""NEST 3.10's random draws, reproduced bit for bit in NumPy.
 NEST's lemniscate and handwriting e-prop tutorials set ``tau_m`` to
 ``nest.random.normal(mean=30.0, std=2.0)``: NEST draws one value per neuron from its own
 generator while the population is created. This module repeats those draws exactly, so that a
-``--nest-compatible`` run of these tutorials uses NEST's own time constants.
+``eprop-jax nest`` run of these tutorials uses NEST's own time constants.
 
 **NEST's generators** (``RandomManager``, NEST 3.10, single process): the default engine is
 ``mt19937_64``. Each virtual process :math:`vp` owns a *VP-specific* engine seeded with the three

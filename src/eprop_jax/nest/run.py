@@ -1,7 +1,8 @@
-"""Run a NEST tutorial end to end and write the results: the driver behind ``--nest-compatible``.
+"""Run a NEST tutorial end to end and write the results: the driver behind ``eprop-jax nest``.
 
-The only module of :mod:`eprop_jax.nest` that writes files or changes JAX's global configuration
-(``jax_enable_x64`` for ``dtype="float64"``).
+The only module of :mod:`eprop_jax.nest` that writes files (a run folder of kind ``"nest"``,
+:mod:`eprop_jax.rundir`). It never changes JAX's global configuration: ``dtype="float64"`` needs
+x64 switched on by the caller (the ``eprop-jax`` command does).
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -31,22 +31,29 @@ def train_nest_tutorial(
     validate_every: int | None = None,
     test_iterations: int = 0,
     callback: Callable[[int, float], None] | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
 ) -> dict:
-    """Run one of NEST's e-prop tutorials in NEST mode, as ``eprop-jax train TASK --nest-compatible``.
+    """Run one of NEST's e-prop tutorials in NEST mode, as ``eprop-jax nest TASK``.
 
     Builds the tutorial with :func:`nest_tutorial` (the NEST script's seeds, weights and inputs),
     imports its parameters with :func:`from_nest` and trains with :func:`nest_train`. NEST computes
-    in float64; ``dtype="float64"`` (the default) switches on JAX's x64 mode for that.
+    in float64; ``dtype="float64"`` (the default) needs JAX's x64 mode
+    (``jax.config.update("jax_enable_x64", True)``; the ``eprop-jax`` command switches it on).
 
-    Files written to ``out_dir`` (if given): ``config.json`` (task, seed and the NEST dictionaries),
-    ``metrics.jsonl`` (``iteration``, ``loss`` per iteration), ``weights_initial.npz`` and
-    ``weights_final.npz`` (``w_in``, ``w_rec``, ``w_out``, ``feedback``, NEST's (post, pre)
-    layout) and ``summary.json`` (the returned dict).
+    The output folder follows :mod:`eprop_jax.rundir` (kind ``"nest"``): locked while training,
+    refused if it already holds a run unless ``overwrite``. NEST mode has no checkpoints (the
+    whole tutorial is one compiled call), so ``resume`` is refused.
+
+    Files written to ``out_dir`` (if given): ``config.json`` (``kind: "nest"``, task, seed and the
+    NEST dictionaries), ``metrics.jsonl`` (``iteration``, ``phase``, ``loss`` per iteration),
+    ``weights_initial.npz`` and ``weights_final.npz`` (``w_in``, ``w_rec``, ``w_out``,
+    ``feedback``, NEST's (post, pre) layout) and ``summary.json`` (the returned dict).
 
     Args:
         task: ``evidence_accumulation``, ``sine_waves``, ``infinite_loop`` (``lemniscate``) or
             ``handwriting``.
-        iterations: training iterations.
+        iterations: training iterations, >= 1.
         batch_size: sequences per iteration (``None``: the script's).
         seed: NEST's ``rng_seed`` (the scripts use 1).
         out_dir: output directory or ``None``.
@@ -55,19 +62,34 @@ def train_nest_tutorial(
         validate_every, test_iterations: evidence accumulation's validation and test phases
             (:func:`nest_tutorial`; the v3.10 script uses 10 and 4).
         callback: ``callback(iteration, loss)`` after every phase (iteration).
+        resume: refused (NEST mode cannot resume).
+        overwrite: delete a run already in ``out_dir`` and start anew.
 
     Returns:
         A summary dict: ``task``, ``iterations``, ``batch_size``, ``seed``, ``phases`` and
         ``loss`` (one per phase), ``final_loss``, ``seconds``, ``seconds_per_iteration``,
         ``compile_seconds``.
+
+    Raises:
+        ValueError: bad arguments, float64 while x64 is off, ``resume``, or a folder that cannot
+            be used (:class:`~eprop_jax.rundir.RunDirError`).
+        TrainingDiverged: the loss or the final weights are NaN/inf (``weights_final.npz`` is
+            then not written).
     """
     import json
-    from pathlib import Path
 
+    from .. import rundir
+    from ..train import TrainingDiverged, check_x64
+
+    api = "train_nest_tutorial"
     if dtype not in ("float32", "float64"):
-        raise _err("train_nest_tutorial", f"dtype must be 'float32' or 'float64'; got {dtype!r}.")
-    if dtype == "float64":
-        jax.config.update("jax_enable_x64", True)
+        raise _err(api, f"dtype must be 'float32' or 'float64'; got {dtype!r}.")
+    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
+        raise _err(api, f"iterations must be an integer >= 1; got {iterations!r}.")
+    if resume:
+        raise _err(api, "NEST mode cannot resume: it trains the whole tutorial in one compiled "
+                   "call and keeps no checkpoint; start again with overwrite (--overwrite).")  # fmt: skip
+    check_x64(api, dtype)
     if task == "handwriting" and handwriting_data is None:
         handwriting_data = nest_handwriting_data()
     tut = nest_tutorial(task, iterations=iterations, batch_size=batch_size, seed=seed,
@@ -75,48 +97,56 @@ def train_nest_tutorial(
                         test_iterations=test_iterations)  # fmt: skip
     net, config = tutorial_network(tut)
     weights = nest_weights(tut.w_in, tut.w_rec, tut.w_out, tut.feedback, dtype=jnp.dtype(dtype))
-    out = None if out_dir is None else Path(out_dir)
-    metrics = None
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
+    run = None
+    if out_dir is not None:
         record = {"task": tut.task, "iterations": iterations, "batch_size": tut.inputs.shape[1],
-                  "seed": seed, "dtype": dtype, "kernel": tut.kernel, "readout": tut.readout,
+                  "seed": seed, "dtype": dtype, "validate_every": validate_every,
+                  "test_iterations": test_iterations, "kernel": tut.kernel,
+                  "readout": tut.readout,
                   "populations": [[m, n, p] for m, n, p in tut.populations],
                   "synapse": tut.synapse}  # fmt: skip
-        (out / "config.json").write_text(json.dumps(record, indent=1, default=_json_default))
-        _save_weights(out / "weights_initial.npz", weights)
-        metrics = (out / "metrics.jsonl").open("w")
-
-    def on_iteration(iteration: int, loss: float) -> None:
-        if metrics is not None:
-            line = {"iteration": iteration + 1, "phase": tut.phases[iteration], "loss": loss}
-            metrics.write(json.dumps(line) + "\n")
-            metrics.flush()
-        if callback is not None:
-            callback(iteration, loss)
-
+        record = json.loads(json.dumps(record, default=_json_default))
+        run = rundir.open_run(out_dir, "nest", record, overwrite=overwrite, api=api)
     try:
-        run = nest_train(net, config, weights, tut.inputs, tut.targets, etas=tut.etas,
-                         callback=on_iteration)  # fmt: skip
+        if run is not None:
+            run.write_config(record)
+            run.save_npz("weights_initial.npz", _weight_arrays(weights))
+            run.start_metrics([])
+
+        def on_iteration(iteration: int, loss: float) -> None:
+            if run is not None:
+                run.append_metrics([{"iteration": iteration + 1, "phase": tut.phases[iteration],
+                                     "loss": loss}])  # fmt: skip
+            if callback is not None:
+                callback(iteration, loss)
+
+        result = nest_train(net, config, weights, tut.inputs, tut.targets, etas=tut.etas,
+                            callback=on_iteration)  # fmt: skip
+        losses = np.asarray(result.loss)
+        if not np.all(np.isfinite(losses)) or rundir.non_finite(_weight_arrays(result.weights)):
+            bad = np.flatnonzero(~np.isfinite(losses))
+            at = f" at iteration {int(bad[0]) + 1}" if bad.size else ""
+            raise TrainingDiverged(f"`{api}`: the loss or the weights became NaN/inf{at}; "
+                                   "weights_final.npz was not written.")  # fmt: skip
+        summary = {
+            "task": tut.task,
+            "iterations": iterations,
+            "batch_size": int(tut.inputs.shape[1]),
+            "seed": seed,
+            "phases": list(tut.phases),
+            "loss": losses.tolist(),
+            "final_loss": float(losses[-1]),
+            "seconds": result.seconds + result.compile_seconds,
+            "seconds_per_iteration": result.seconds / max(len(tut.phases) - 1, 1),
+            "compile_seconds": result.compile_seconds,
+        }
+        if run is not None:
+            run.save_npz("weights_final.npz", _weight_arrays(result.weights))
+            run.write_json("summary.json", summary)
+        return summary
     finally:
-        if metrics is not None:
-            metrics.close()
-    summary = {
-        "task": tut.task,
-        "iterations": iterations,
-        "batch_size": int(tut.inputs.shape[1]),
-        "seed": seed,
-        "phases": list(tut.phases),
-        "loss": run.loss.tolist(),
-        "final_loss": float(run.loss[-1]),
-        "seconds": run.seconds + run.compile_seconds,
-        "seconds_per_iteration": run.seconds / max(len(tut.phases) - 1, 1),
-        "compile_seconds": run.compile_seconds,
-    }
-    if out is not None:
-        _save_weights(out / "weights_final.npz", run.weights)
-        (out / "summary.json").write_text(json.dumps(summary, indent=1))
-    return summary
+        if run is not None:
+            run.close()
 
 
 def _json_default(value):
@@ -127,6 +157,12 @@ def _json_default(value):
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+def _weight_arrays(weights: Weights) -> dict:
+    return {"w_in": np.asarray(weights.w_in), "w_rec": np.asarray(weights.w_rec),
+            "w_out": np.asarray(weights.w_out), "feedback": np.asarray(weights.b_fb)}  # fmt: skip
+
+
 def _save_weights(path, weights: Weights) -> None:
-    np.savez(path, w_in=np.asarray(weights.w_in), w_rec=np.asarray(weights.w_rec),
-             w_out=np.asarray(weights.w_out), feedback=np.asarray(weights.b_fb))  # fmt: skip
+    from ..rundir import save_npz
+
+    save_npz(path, _weight_arrays(weights))

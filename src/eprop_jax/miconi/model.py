@@ -7,7 +7,7 @@ rate and the high-pass filtered postsynaptic activation, and at the end of a tri
 multiplied by the reward's deviation from its running mean. This module follows the ANNarchy
 notebook ``Miconi.ipynb`` (ANNarchy 4.8 and 5.0) step for step, with the reward-baseline bug of
 that notebook fixed (see below). The training driver with files, progress bar and figures is
-:func:`eprop_jax.miconi_train.train_dnms`.
+:func:`eprop_jax.miconi.train_dnms`.
 
 **Network.** Units :math:`j = 0..N-1`; two inputs :math:`u` (A = channel 0, B = channel 1);
 :math:`W^{in}` (``(N, 2)``, :math:`U(-1, 1)`, fixed); :math:`W` (``(N, N)``, post x pre) with
@@ -105,8 +105,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._checks import check_choice
-from .neurons import RateParams, RateState, rate_params, rate_step
+from .._checks import check_choice
+from ..neurons import RateParams, RateState, rate_params, rate_step
 
 TRIAL_TYPES = ("AA", "AB", "BA", "BB")
 """The four trial types, in the order of a group; type ``k`` shows stimuli ``k // 2, k % 2``."""
