@@ -265,14 +265,14 @@ fig
 # after a harmless warning that `IProgress` was not found.
 
 # %%
-result = train(config, OUT, progress=True)
+result = train(config, OUT, progress=True, overwrite=True)  # a rerun replaces its own last run
 final = result.metrics[-1]
 print(
     f"{result.iterations_done} iterations, {result.seconds_per_iteration:.3f} s per iteration"
     + (" (stopped early: target error reached)" if result.stopped_early else "")
 )
 print(json.dumps({k: round(v, 4) for k, v in final.items() if isinstance(v, float)}))
-print(sorted(p.name for p in OUT.iterdir()))
+print(sorted(p.name for p in OUT.iterdir() if not p.name.startswith(".")))
 
 # %% [markdown]
 # ## 4. Results

@@ -217,7 +217,7 @@ for name, feedback in [
         task_options=TASK_OPTIONS,
         eval_interval=0,
     )
-    result = train(config, OUT / name, progress=False)
+    result = train(config, OUT / name, progress=False, overwrite=True)  # reruns replace
     curves[name] = [m["loss"] for m in result.metrics]
     print(
         f"{name:<24} final loss {curves[name][-1]:.4f} "

@@ -215,8 +215,14 @@ def compare(
     extra = {}
     if task == "evidence_accumulation":
         extra = {"validate_every": validate_every, "test_iterations": test_iterations}
-    tut = nest_mode.nest_tutorial(task, iterations=iterations, batch_size=batch_size, seed=seed,
-                                  handwriting_data=data, **extra)  # fmt: skip
+    tut = nest_mode.nest_tutorial(
+        task,
+        iterations=iterations,
+        batch_size=batch_size,
+        seed=seed,
+        handwriting_data=data,
+        **extra,
+    )
     etas = tut.etas if etas is None else etas
     etas = None if etas is None else [float(e) for e in etas]
     ref = run_nest(tut, etas=etas, rng_seed=seed)
@@ -273,8 +279,12 @@ def main() -> None:
         default=None,
         help="evidence accumulation: validation phase every N training iterations",
     )
-    parser.add_argument("--test-iterations", type=int, default=0,
-                        help="evidence accumulation: test phases after training")  # fmt: skip
+    parser.add_argument(
+        "--test-iterations",
+        type=int,
+        default=0,
+        help="evidence accumulation: test phases after training",
+    )
     parser.add_argument(
         "--etas",
         default=None,
@@ -283,8 +293,15 @@ def main() -> None:
     args = parser.parse_args()
     etas = None if args.etas is None else [float(v) for v in args.etas.split(",")]
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    result = compare(args.task, args.iterations, args.batch_size, args.seed, etas,
-                     args.validate_every, args.test_iterations)  # fmt: skip
+    result = compare(
+        args.task,
+        args.iterations,
+        args.batch_size,
+        args.seed,
+        etas,
+        args.validate_every,
+        args.test_iterations,
+    )
     print(json.dumps(result, indent=1))
 
 

@@ -35,9 +35,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TOTAL_BUDGET_S = 480
-TEST_FILES = ("tests/test_neurons.py", "tests/test_rules.py", "tests/test_eligibility.py",
-              "tests/test_eprop_factored.py", "tests/test_truncated_bptt.py",
-              "tests/test_bench_reference.py")  # fmt: skip
+TEST_FILES = (
+    "tests/test_neurons.py",
+    "tests/test_rules.py",
+    "tests/test_eligibility.py",
+    "tests/test_eprop_factored.py",
+    "tests/test_truncated_bptt.py",
+    "tests/test_bench_reference.py",
+)
 BENCH_METHODS = ("forward", "bptt", "bptt-lean", "eprop", "eprop-factored")
 # size: (budget in seconds, timed calls per measurement); every method runs in a fresh process
 BENCH_SIZES = {"evidence_accumulation": (75, 5), "large": (75, 5), "gpu_large": (100, 3)}
@@ -49,30 +54,64 @@ TRAIN_ITERATIONS = 100
 def plan(out: Path) -> list[dict]:
     """The parts of the check: name, command, environment additions and time budget (s)."""
     python = sys.executable
-    parts = [{
-        "part": "tests",
-        "command": [python, "-m", "pytest", "-q", "-m", "not slow", "-p", "no:cacheprovider",
-                    f"--junitxml={out / 'junit.xml'}",
-                    *[f for f in TEST_FILES if (ROOT / f).is_file()]],
-        "env": {"JAX_PLATFORMS": "cuda"},
-        "budget_s": TEST_BUDGET_S,
-    }]  # fmt: skip
+    parts = [
+        {
+            "part": "tests",
+            "command": [
+                python,
+                "-m",
+                "pytest",
+                "-q",
+                "-m",
+                "not slow",
+                "-p",
+                "no:cacheprovider",
+                f"--junitxml={out / 'junit.xml'}",
+                *[f for f in TEST_FILES if (ROOT / f).is_file()],
+            ],
+            "env": {"JAX_PLATFORMS": "cuda"},
+            "budget_s": TEST_BUDGET_S,
+        }
+    ]
     for size, (budget, reps) in BENCH_SIZES.items():
-        parts.append({
-            "part": f"bench:{size}",
-            "command": [python, "-m", "eprop_jax.bench", "--sizes", size, "--reps", str(reps),
-                        "--methods", *BENCH_METHODS],
+        parts.append(
+            {
+                "part": f"bench:{size}",
+                "command": [
+                    python,
+                    "-m",
+                    "eprop_jax.bench",
+                    "--sizes",
+                    size,
+                    "--reps",
+                    str(reps),
+                    "--methods",
+                    *BENCH_METHODS,
+                ],
+                "env": {},
+                "budget_s": budget,
+            }
+        )
+    parts.append(
+        {
+            "part": "train",
+            "command": [
+                python,
+                "-m",
+                "eprop_jax.cli",
+                "train",
+                "evidence_accumulation",
+                "--iterations",
+                str(TRAIN_ITERATIONS),
+                "--no-progress",
+                "--no-plots",
+                "--out",
+                str(out / "train"),
+            ],
             "env": {},
-            "budget_s": budget,
-        })  # fmt: skip
-    parts.append({
-        "part": "train",
-        "command": [python, "-m", "eprop_jax.cli", "train", "evidence_accumulation",
-                    "--iterations", str(TRAIN_ITERATIONS), "--no-progress", "--no-plots",
-                    "--out", str(out / "train")],
-        "env": {},
-        "budget_s": TRAIN_BUDGET_S,
-    })  # fmt: skip
+            "budget_s": TRAIN_BUDGET_S,
+        }
+    )
     total = sum(p["budget_s"] for p in parts)
     if total > TOTAL_BUDGET_S:  # a programming error, caught by the dry-run test
         raise ValueError(f"`gpu_check`: the budgets add up to {total} s > {TOTAL_BUDGET_S} s.")
@@ -85,8 +124,15 @@ def run_part(part: dict, budget_s: float) -> dict:
     src = str(ROOT / "src")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")]))
     start = time.perf_counter()
-    proc = subprocess.Popen(part["command"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        part["command"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     timed_out = False
     try:
         stdout, stderr = proc.communicate(timeout=budget_s)
@@ -128,8 +174,11 @@ def junit_counts(path: Path) -> dict:
     if suite is None:
         return {}
     counts = {k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")}
-    failed = [f"{case.get('classname')}::{case.get('name')}" for case in suite.iter("testcase")
-              if case.find("failure") is not None or case.find("error") is not None]  # fmt: skip
+    failed = [
+        f"{case.get('classname')}::{case.get('name')}"
+        for case in suite.iter("testcase")
+        if case.find("failure") is not None or case.find("error") is not None
+    ]
     return {**counts, "time_s": float(suite.get("time", 0)), "failed": failed}
 
 
@@ -165,8 +214,9 @@ print(json.dumps({"jax": jax.__version__, "backend": jax.default_backend(),
 def environment() -> dict:
     """Versions and the devices JAX sees, asked in a subprocess: this process never starts JAX,
     so it holds no GPU memory while the parts run."""
-    proc = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True,
-                          timeout=120, check=False)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=120, check=False
+    )
     rows = json_lines(proc.stdout)
     if not rows:
         return {"backend": "unknown", "error": proc.stderr.strip().splitlines()[-1:]}
@@ -176,26 +226,36 @@ def environment() -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="folder for gpu_check.json")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="print the plan (commands, sizes, budgets) as JSON; run nothing")  # fmt: skip
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan (commands, sizes, budgets) as JSON; run nothing",
+    )
     args = parser.parse_args(argv)
     out = args.out.resolve()
     parts = plan(out)
     if args.dry_run:
-        print(json.dumps({
-            "out": str(out / "gpu_check.json"),
-            "total_budget_s": TOTAL_BUDGET_S,
-            "bench_sizes": list(BENCH_SIZES),
-            "bench_methods": list(BENCH_METHODS),
-            "train_iterations": TRAIN_ITERATIONS,
-            "parts": parts,
-        }))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "out": str(out / "gpu_check.json"),
+                    "total_budget_s": TOTAL_BUDGET_S,
+                    "bench_sizes": list(BENCH_SIZES),
+                    "bench_methods": list(BENCH_METHODS),
+                    "train_iterations": TRAIN_ITERATIONS,
+                    "parts": parts,
+                }
+            )
+        )
         return 0
     deadline = time.perf_counter() + TOTAL_BUDGET_S
     env = environment()
     if env["backend"] != "gpu":
-        print(f"gpu_check: no GPU visible to JAX (backend {env['backend']!r}); "
-              "run it on a GPU machine, or use --dry-run to see the plan.", file=sys.stderr)  # fmt: skip
+        print(
+            f"gpu_check: no GPU visible to JAX (backend {env['backend']!r}); "
+            "run it on a GPU machine, or use --dry-run to see the plan.",
+            file=sys.stderr,
+        )
         return 2
     out.mkdir(parents=True, exist_ok=True)
     report = {"environment": env, "total_budget_s": TOTAL_BUDGET_S, "parts": []}
@@ -210,8 +270,10 @@ def main(argv: list[str] | None = None) -> int:
         (out / "gpu_check.json").write_text(json.dumps(report, indent=1))
     (out / "gpu_check.json").write_text(json.dumps(report, indent=1))
     ok = all(p.get("ok") for p in report["parts"])
-    print(f"gpu_check: {'all parts passed' if ok else 'some parts failed'}; "
-          f"results in {out / 'gpu_check.json'}")  # fmt: skip
+    print(
+        f"gpu_check: {'all parts passed' if ok else 'some parts failed'}; "
+        f"results in {out / 'gpu_check.json'}"
+    )
     return 0 if ok else 1
 
 

@@ -41,13 +41,33 @@ def main() -> None:
         for name in ("w_in", "w_rec", "w_out", "b_out"):
             a, b = getattr(online, name), getattr(autodiff, name)
             rel[name] = float(jnp.max(jnp.abs(a - b)) / jnp.max(jnp.abs(b)))
-        print(json.dumps({"measure": "online_vs_autodiff_rel_error", "dtype": jnp.dtype(dtype).name,
-                          "batch": args.batch_size, **rel}), flush=True)  # fmt: skip
-        rules = {f"eprop/{fb}": ej.eprop(net, feedback=fb, **options)
-                 for fb in ("symmetric", "random", "adaptive")}  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "measure": "online_vs_autodiff_rel_error",
+                    "dtype": jnp.dtype(dtype).name,
+                    "batch": args.batch_size,
+                    **rel,
+                }
+            ),
+            flush=True,
+        )
+        rules = {
+            f"eprop/{fb}": ej.eprop(net, feedback=fb, **options)
+            for fb in ("symmetric", "random", "adaptive")
+        }
         table = ej.compare_rules(rules, weights, batch, reference=ej.bptt(net, **options))
-        print(json.dumps({"measure": "alignment_with_bptt", "dtype": jnp.dtype(dtype).name,
-                          "batch": args.batch_size, "alignment": table}), flush=True)  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "measure": "alignment_with_bptt",
+                    "dtype": jnp.dtype(dtype).name,
+                    "batch": args.batch_size,
+                    "alignment": table,
+                }
+            ),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

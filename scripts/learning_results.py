@@ -21,23 +21,42 @@ from eprop_jax.plotting import plot_run
 from eprop_jax.train import TrainConfig, train
 
 RUNS = {
-    "ea_eprop_random": TrainConfig(task="evidence_accumulation", rule="eprop", feedback="random",
-                                   batch_size=32, iterations=500),
-    "ea_eprop_random_constant_lr": TrainConfig(task="evidence_accumulation", rule="eprop",
-                                               feedback="random", batch_size=32, iterations=500,
-                                               lr_decay=1.0),
-    "ea_bptt": TrainConfig(task="evidence_accumulation", rule="bptt", batch_size=32,
-                           iterations=500, lr_decay=1.0),
-    "ea_tbptt_k100": TrainConfig(task="evidence_accumulation", rule="tbptt",
-                                 rule_options={"truncation": 100}, batch_size=32,
-                                 iterations=500, lr_decay=1.0),
-    "ea_lif_only_eprop": TrainConfig(task="evidence_accumulation", rule="eprop",
-                                     feedback="random", batch_size=32, iterations=500,
-                                     network={"n_alif": 0}, target_error=None, lr_decay=1.0),
+    "ea_eprop_random": TrainConfig(
+        task="evidence_accumulation", rule="eprop", feedback="random", batch_size=32, iterations=500
+    ),
+    "ea_eprop_random_constant_lr": TrainConfig(
+        task="evidence_accumulation",
+        rule="eprop",
+        feedback="random",
+        batch_size=32,
+        iterations=500,
+        lr_decay=1.0,
+    ),
+    "ea_bptt": TrainConfig(
+        task="evidence_accumulation", rule="bptt", batch_size=32, iterations=500, lr_decay=1.0
+    ),
+    "ea_tbptt_k100": TrainConfig(
+        task="evidence_accumulation",
+        rule="tbptt",
+        rule_options={"truncation": 100},
+        batch_size=32,
+        iterations=500,
+        lr_decay=1.0,
+    ),
+    "ea_lif_only_eprop": TrainConfig(
+        task="evidence_accumulation",
+        rule="eprop",
+        feedback="random",
+        batch_size=32,
+        iterations=500,
+        network={"n_alif": 0},
+        target_error=None,
+        lr_decay=1.0,
+    ),
     "sine_waves": TrainConfig(task="sine_waves", rule="eprop", feedback="random"),
     "infinite_loop": TrainConfig(task="infinite_loop", rule="eprop", feedback="random"),
     "handwriting": TrainConfig(task="handwriting", rule="eprop", feedback="random"),
-}  # fmt: skip
+}
 
 
 def summarise(name: str, config: TrainConfig, result) -> dict:

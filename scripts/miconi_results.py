@@ -34,9 +34,16 @@ ANNARCHY_CPU_SECONDS_PER_GROUP = 0.16  # /work/shared/reference/miconi_anchor.md
 
 def criterion_runs(args) -> None:
     config = MiconiConfig()
-    summary = train_dnms(config, args.groups, args.out / "fixed", seed=args.seed,
-                         n_networks=args.networks, progress=False, chunk_groups=100,
-                             overwrite=args.overwrite)  # fmt: skip
+    summary = train_dnms(
+        config,
+        args.groups,
+        args.out / "fixed",
+        seed=args.seed,
+        n_networks=args.networks,
+        progress=False,
+        chunk_groups=100,
+        overwrite=args.overwrite,
+    )
     row = _short(summary, args.out / "fixed")
     print(json.dumps({"run": "criterion", "ab_baseline_bug": False, **row}), flush=True)
     if args.figures is not None:
@@ -45,19 +52,42 @@ def criterion_runs(args) -> None:
             shutil.copy(args.out / "fixed" / name, args.figures / name)
     if args.bug_groups > 0:
         buggy = dataclasses.replace(config, ab_baseline_bug=True)
-        summary = train_dnms(buggy, args.bug_groups, args.out / "ab_bug", seed=args.seed,
-                             n_networks=args.networks, progress=False, chunk_groups=100,
-                             overwrite=args.overwrite)  # fmt: skip
-        print(json.dumps({"run": "criterion", "ab_baseline_bug": True,
-                          **_short(summary, args.out / "ab_bug")}),
-              flush=True)  # fmt: skip
+        summary = train_dnms(
+            buggy,
+            args.bug_groups,
+            args.out / "ab_bug",
+            seed=args.seed,
+            n_networks=args.networks,
+            progress=False,
+            chunk_groups=100,
+            overwrite=args.overwrite,
+        )
+        print(
+            json.dumps(
+                {
+                    "run": "criterion",
+                    "ab_baseline_bug": True,
+                    **_short(summary, args.out / "ab_bug"),
+                }
+            ),
+            flush=True,
+        )
 
 
 def _short(summary: dict, out: Path) -> dict:
     """The summary plus the mean reward per type over blocks of 500 groups (from metrics.jsonl)."""
-    keep = ("groups", "n_networks", "seed", "trials_to_criterion", "test_error",
-            "test_error_mean", "final_error", "train_seconds", "train_cpu_seconds",
-            "groups_per_second")  # fmt: skip
+    keep = (
+        "groups",
+        "n_networks",
+        "seed",
+        "trials_to_criterion",
+        "test_error",
+        "test_error_mean",
+        "final_error",
+        "train_seconds",
+        "train_cpu_seconds",
+        "groups_per_second",
+    )
     lines = (out / "metrics.jsonl").read_text().splitlines()
     rewards = np.array([json.loads(line)["reward"] for line in lines])  # (groups, 4)
     blocks = {
@@ -91,27 +121,39 @@ def speed(args) -> None:
             cpus.append(time.process_time() - c)
         wall, cpu = min(walls), min(cpus)
         network_groups = batch * n_groups
-        print(json.dumps({
-            "run": "speed", "networks": batch, "groups_per_call": n_groups,
-            "first_call_seconds": round(compile_and_first, 3),
-            "groups_per_second_wall": round(network_groups / wall, 2),
-            "cpu_seconds_per_group": round(cpu / network_groups, 5),
-            "speedup_vs_annarchy_cpu": round(ANNARCHY_CPU_SECONDS_PER_GROUP * network_groups / cpu, 1),
-            "load_average": [round(x, 2) for x in os.getloadavg()],
-            "device": str(jax.devices()[0]), "cpu_count": os.cpu_count(),
-        }), flush=True)  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "run": "speed",
+                    "networks": batch,
+                    "groups_per_call": n_groups,
+                    "first_call_seconds": round(compile_and_first, 3),
+                    "groups_per_second_wall": round(network_groups / wall, 2),
+                    "cpu_seconds_per_group": round(cpu / network_groups, 5),
+                    "speedup_vs_annarchy_cpu": round(
+                        ANNARCHY_CPU_SECONDS_PER_GROUP * network_groups / cpu, 1
+                    ),
+                    "load_average": [round(x, 2) for x in os.getloadavg()],
+                    "device": str(jax.devices()[0]),
+                    "cpu_count": os.cpu_count(),
+                }
+            ),
+            flush=True,
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--networks", type=int, default=5, help="networks (seeds) in run (a)")
     parser.add_argument("--groups", type=int, default=4000, help="groups of 4 trials in run (a)")
-    parser.add_argument("--bug-groups", type=int, default=1000,
-                        help="groups with ab_baseline_bug=True (0: skip)")  # fmt: skip
+    parser.add_argument(
+        "--bug-groups", type=int, default=1000, help="groups with ab_baseline_bug=True (0: skip)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batches", type=int, nargs="*", default=[8, 32])
-    parser.add_argument("--bench-network-groups", type=int, default=64,
-                        help="network-groups per timed call in (b)")  # fmt: skip
+    parser.add_argument(
+        "--bench-network-groups", type=int, default=64, help="network-groups per timed call in (b)"
+    )
     parser.add_argument("--out", type=Path, default=Path("runs/dnms"))
     parser.add_argument("--overwrite", action="store_true", help="replace runs already in --out")
     parser.add_argument("--figures", type=Path, default=Path("docs/figures"))

@@ -52,8 +52,9 @@ def device_memory(device) -> int | None:
     return None if not stats else stats.get("bytes_limit")
 
 
-def auto_batch_size(per_trial: int, memory: int | None, n_devices: int, preset: int,
-                    max_batch: int) -> int:  # fmt: skip
+def auto_batch_size(
+    per_trial: int, memory: int | None, n_devices: int, preset: int, max_batch: int
+) -> int:
     """Largest power of two (times the device count) whose working set fits half the memory."""
     if memory is None:
         return max(preset // n_devices, 1) * n_devices
@@ -74,13 +75,16 @@ def plan(args) -> dict:
     memories = [device_memory(d) for d in devices]
     memory = None if None in memories else min(memories)
     if args.batch_size == "auto":
-        batch_size = auto_batch_size(per_trial, memory, n_devices, preset["batch_size"],
-                                     args.max_batch)  # fmt: skip
+        batch_size = auto_batch_size(
+            per_trial, memory, n_devices, preset["batch_size"], args.max_batch
+        )
     else:
         batch_size = int(args.batch_size)
         if batch_size % n_devices:
-            raise SystemExit(f"--batch-size {batch_size} is not a multiple of the {n_devices} "
-                             "devices; use a multiple, or --batch-size auto")  # fmt: skip
+            raise SystemExit(
+                f"--batch-size {batch_size} is not a multiple of the {n_devices} "
+                "devices; use a multiple, or --batch-size auto"
+            )
     return {
         "task": args.task,
         "rule": args.rule,
@@ -102,8 +106,11 @@ def plan(args) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("task", choices=sorted(TASK_PRESETS))
-    parser.add_argument("--rule", default="eprop-factored",
-                        help="learning rule (default: eprop-factored, the fastest exact e-prop)")  # fmt: skip
+    parser.add_argument(
+        "--rule",
+        default="eprop-factored",
+        help="learning rule (default: eprop-factored, the fastest exact e-prop)",
+    )
     parser.add_argument("--feedback", default="random")
     parser.add_argument("--batch-size", default="auto", help="trials per batch or 'auto'")
     parser.add_argument("--max-batch", type=int, default=1024)
@@ -112,8 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path)
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
     parser.add_argument("--overwrite", action="store_true", help="replace the run in --out")
-    parser.add_argument("--distributed", action="store_true",
-                        help="call jax.distributed.initialize() first (multi-host)")  # fmt: skip
+    parser.add_argument(
+        "--distributed",
+        action="store_true",
+        help="call jax.distributed.initialize() first (multi-host)",
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the plan and stop")
     args = parser.parse_args(argv)
     if args.distributed:
@@ -122,20 +132,33 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(decided), flush=True)
     if args.dry_run:
         return 0
-    config = TrainConfig(task=args.task, rule=args.rule, feedback=args.feedback,
-                         batch_size=decided["batch_size"], iterations=args.iterations,
-                         seed=args.seed, data_parallel=decided["data_parallel"])  # fmt: skip
+    config = TrainConfig(
+        task=args.task,
+        rule=args.rule,
+        feedback=args.feedback,
+        batch_size=decided["batch_size"],
+        iterations=args.iterations,
+        seed=args.seed,
+        data_parallel=decided["data_parallel"],
+    )
     out = args.out or Path("runs") / f"gpu-{args.task}-{args.rule}-b{decided['batch_size']}"
-    result = train(config, out, resume=args.resume, overwrite=args.overwrite,
-                   progress=jax.process_index() == 0)  # fmt: skip
+    result = train(
+        config, out, resume=args.resume, overwrite=args.overwrite, progress=jax.process_index() == 0
+    )
     if jax.process_index() == 0:
         from eprop_jax.plotting import plot_run
 
         plot_run(out)
-        print(json.dumps({"iterations": result.iterations_done,
-                          "seconds_per_iteration": result.seconds_per_iteration,
-                          "final": result.metrics[-1] if result.metrics else {},
-                          "out": str(out)}))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "iterations": result.iterations_done,
+                    "seconds_per_iteration": result.seconds_per_iteration,
+                    "final": result.metrics[-1] if result.metrics else {},
+                    "out": str(out),
+                }
+            )
+        )
     return 0
 
 

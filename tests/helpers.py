@@ -12,9 +12,18 @@ def small_network(population="mixed", refractory=2.0, n_in=3, n_rec=8, n_out=2, 
     """A small network whose ALIF rows adapt strongly enough to matter in 30 steps."""
     n_alif = POPULATIONS[population]
     beta = kw.pop("beta", 0.3)
-    return ej.network(n_in, n_rec, n_out, n_alif=n_alif, tau_m=kw.pop("tau_m", 20.0),
-                      tau_a=kw.pop("tau_a", 50.0), beta=beta, thr=kw.pop("thr", 0.6),
-                      refractory=refractory, **kw)  # fmt: skip
+    return ej.network(
+        n_in,
+        n_rec,
+        n_out,
+        n_alif=n_alif,
+        tau_m=kw.pop("tau_m", 20.0),
+        tau_a=kw.pop("tau_a", 50.0),
+        beta=beta,
+        thr=kw.pop("thr", 0.6),
+        refractory=refractory,
+        **kw,
+    )
 
 
 def random_batch(key, net, loss="mse", t=30, b=2, rate=0.3, dtype=jnp.float64, window=10):
@@ -25,8 +34,9 @@ def random_batch(key, net, loss="mse", t=30, b=2, rate=0.3, dtype=jnp.float64, w
         targets = jax.random.normal(k_y, (t, b, net.n_out), dtype)
     else:
         labels = jax.random.randint(k_y, (b,), 0, net.n_out)
-        targets = jnp.broadcast_to(jax.nn.one_hot(labels, net.n_out, dtype=dtype),
-                                   (t, b, net.n_out))  # fmt: skip
+        targets = jnp.broadcast_to(
+            jax.nn.one_hot(labels, net.n_out, dtype=dtype), (t, b, net.n_out)
+        )
     mask = jnp.zeros((t, b), dtype).at[t - window :].set(1)
     return ej.Batch(inputs, targets, mask)
 

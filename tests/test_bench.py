@@ -25,15 +25,21 @@ def test_eligibility_bytes_match_the_online_rule_state(n_in, n_rec, n_alif, batc
 
 def test_time_ratios_spread_and_summary():
     medians = {"bptt": 300.0, "bptt-lean": 200.0, "eprop-factored": 90.0}
-    assert bench.time_ratios(medians, "bptt-lean") == {"bptt": 1.5, "bptt-lean": 1.0,
-                                                       "eprop-factored": 0.45}  # fmt: skip
+    assert bench.time_ratios(medians, "bptt-lean") == {
+        "bptt": 1.5,
+        "bptt-lean": 1.0,
+        "eprop-factored": 0.45,
+    }
     assert bench.time_ratios(medians, "eprop") == {}
     stats = bench.spread([3.0, 1.0, 2.0, 10.0])
     assert (stats["median"], stats["min"], stats["max"], stats["n"]) == (2.5, 1.0, 10.0, 4)
     assert (stats["q1"], stats["q3"]) == (1.75, 4.75)
     assert bench.spread([2.0])["q1"] == bench.spread([2.0])["q3"] == 2.0
-    reps = [{"time_ratio_to_bptt_lean": {"bptt": 1.2}}, {"time_ratio_to_bptt_lean": {"bptt": 1.0}},
-            {"time_ratio_to_bptt_lean": {"bptt": 1.1}}]  # fmt: skip
+    reps = [
+        {"time_ratio_to_bptt_lean": {"bptt": 1.2}},
+        {"time_ratio_to_bptt_lean": {"bptt": 1.0}},
+        {"time_ratio_to_bptt_lean": {"bptt": 1.1}},
+    ]
     summary = bench._summary("quick", reps)
     assert summary["repeats"] == 3
     assert summary["time_ratio_to_bptt_lean"]["bptt"]["median"] == 1.1

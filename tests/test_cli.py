@@ -19,8 +19,19 @@ def standard_promotion():
         yield
 
 
-SMALL = ["--iterations", "3", "--n-rec", "12", "--eval-interval", "2", "--no-progress",
-         "--task-option", "duration=100", "--task-option", "n_in=10"]  # fmt: skip
+SMALL = [
+    "--iterations",
+    "3",
+    "--n-rec",
+    "12",
+    "--eval-interval",
+    "2",
+    "--no-progress",
+    "--task-option",
+    "duration=100",
+    "--task-option",
+    "n_in=10",
+]
 
 
 def test_train_writes_metrics_checkpoint_and_figures(tmp_path, capsys):
@@ -29,9 +40,17 @@ def test_train_writes_metrics_checkpoint_and_figures(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "done: 3 iterations" in text and "figures:" in text
     names = {p.name for p in out.iterdir()}
-    assert {"config.json", "metrics.jsonl", "checkpoint.npz", "learning_curve.png",
-            "snapshot_first.png", "snapshot_last.png", "readout_first.png",
-            "readout_last.png", "weights.png"} <= names  # fmt: skip
+    assert {
+        "config.json",
+        "metrics.jsonl",
+        "checkpoint.npz",
+        "learning_curve.png",
+        "snapshot_first.png",
+        "snapshot_last.png",
+        "readout_first.png",
+        "readout_last.png",
+        "weights.png",
+    } <= names
     lines = (out / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(x)["iteration"] for x in lines] == [0, 1, 2]
     for png in out.glob("*.png"):
@@ -52,13 +71,27 @@ def test_train_resume_extends_a_run(tmp_path):
 
 
 def test_compare_prints_alignment_json(capsys):
-    args = ["compare", "evidence_accumulation", "--batches", "1", "--batch-size", "2",
-            "--n-rec", "10", "--json"]  # fmt: skip
+    args = [
+        "compare",
+        "evidence_accumulation",
+        "--batches",
+        "1",
+        "--batch-size",
+        "2",
+        "--n-rec",
+        "10",
+        "--json",
+    ]
     assert main(args) == 0
     result = json.loads(capsys.readouterr().out)
     table = result["alignment"]
-    assert set(table) == {"eprop/symmetric", "eprop/random", "eprop/adaptive",
-                          "eprop-autodiff/symmetric", "tbptt/K=20"}  # fmt: skip
+    assert set(table) == {
+        "eprop/symmetric",
+        "eprop/random",
+        "eprop/adaptive",
+        "eprop-autodiff/symmetric",
+        "tbptt/K=20",
+    }
     assert table["eprop/random"]["w_out"]["cosine"] == pytest.approx(1.0, abs=1e-5)
     assert table["eprop/symmetric"]["w_rec"]["cosine"] == pytest.approx(
         table["eprop-autodiff/symmetric"]["w_rec"]["cosine"], abs=1e-4
@@ -69,16 +102,47 @@ def test_compare_prints_alignment_json(capsys):
 @pytest.mark.slow
 def test_train_tbptt_then_compare_at_the_trained_weights(tmp_path, capsys):
     out = tmp_path / "run"
-    args = ["train", "evidence_accumulation", "--rule", "tbptt", "--rule-option", "truncation=25",
-            "--iterations", "2", "--batch-size", "2", "--n-rec", "10", "--eval-interval", "0",
-            "--no-progress", "--no-plots", "--out", str(out)]  # fmt: skip
+    args = [
+        "train",
+        "evidence_accumulation",
+        "--rule",
+        "tbptt",
+        "--rule-option",
+        "truncation=25",
+        "--iterations",
+        "2",
+        "--batch-size",
+        "2",
+        "--n-rec",
+        "10",
+        "--eval-interval",
+        "0",
+        "--no-progress",
+        "--no-plots",
+        "--out",
+        str(out),
+    ]
     assert main(args) == 0
     config = json.loads((out / "config.json").read_text())
     assert config["rule"] == "tbptt" and config["rule_options"] == {"truncation": 25}
     assert config["feedback"] == "symmetric"
     capsys.readouterr()
-    args = ["compare", "--run", str(out), "--batches", "2", "--batch-size", "2",
-            "--truncation", "5", "--truncation", "2250", "--rule", "eprop_jax.rules:bptt", "--json"]  # fmt: skip
+    args = [
+        "compare",
+        "--run",
+        str(out),
+        "--batches",
+        "2",
+        "--batch-size",
+        "2",
+        "--truncation",
+        "5",
+        "--truncation",
+        "2250",
+        "--rule",
+        "eprop_jax.rules:bptt",
+        "--json",
+    ]
     assert main(args) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["task"] == "evidence_accumulation" and "after 2 iterations" in result["weights"]
@@ -95,9 +159,22 @@ def test_help_documents_every_option(capsys):
     with pytest.raises(SystemExit):
         parser.parse_args(["train", "--help"])
     text = capsys.readouterr().out
-    for option in ("--rule", "--feedback", "--iterations", "--batch-size", "--seed", "--out",
-                   "--resume", "--overwrite", "--weight-bounds", "--c-reg", "--target-error",
-                   "--n-alif", "--dt", "--check-finite"):  # fmt: skip
+    for option in (
+        "--rule",
+        "--feedback",
+        "--iterations",
+        "--batch-size",
+        "--seed",
+        "--out",
+        "--resume",
+        "--overwrite",
+        "--weight-bounds",
+        "--c-reg",
+        "--target-error",
+        "--n-alif",
+        "--dt",
+        "--check-finite",
+    ):
         assert option in text
     assert "--nest-compatible" not in text and "--networks" not in text
     assert main(["nest", "--help"]) == 0
@@ -111,8 +188,9 @@ def test_help_documents_every_option(capsys):
 def test_bad_arguments_give_clear_errors(tmp_path, capsys):
     assert main(["train", "sine_waves", "--iterations", "0", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert err == ("eprop-jax train: error: argument --iterations: must be an integer >= 1; "
-                   "got '0'\n")  # fmt: skip
+    assert err == (
+        "eprop-jax train: error: argument --iterations: must be an integer >= 1; got '0'\n"
+    )
     assert main(["train", "xor"]) == 2
     assert "invalid choice: 'xor'" in capsys.readouterr().err
     assert main(["plot", str(tmp_path / "nothing")]) == 2
@@ -130,37 +208,83 @@ def _one_error_line(capsys) -> str:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["train", "sine_waves", "--learning-rate", "nan"],
-         "eprop-jax train: error: argument --learning-rate: must be a finite number in (0, inf); got 'nan'"),
-        (["train", "sine_waves", "--learning-rate", "-1"],
-         "argument --learning-rate: must be a finite number in (0, inf); got '-1'"),
-        (["train", "sine_waves", "--batch-size", "2.5"],
-         "argument --batch-size: expected an integer >= 1; got '2.5'"),
-        (["train", "sine_waves", "--lr-decay", "0"], "argument --lr-decay: must be a finite number in (0, 1]"),
-        (["train", "sine_waves", "--target-error", "1"], "argument --target-error: must be a finite number in (0, 1)"),
-        (["train", "sine_waves", "--tau-m", "inf"], "argument --tau-m: must be a finite number in (0, inf)"),
+        (
+            ["train", "sine_waves", "--learning-rate", "nan"],
+            "eprop-jax train: error: argument --learning-rate: must be a finite number in (0, inf); got 'nan'",
+        ),
+        (
+            ["train", "sine_waves", "--learning-rate", "-1"],
+            "argument --learning-rate: must be a finite number in (0, inf); got '-1'",
+        ),
+        (
+            ["train", "sine_waves", "--batch-size", "2.5"],
+            "argument --batch-size: expected an integer >= 1; got '2.5'",
+        ),
+        (
+            ["train", "sine_waves", "--lr-decay", "0"],
+            "argument --lr-decay: must be a finite number in (0, 1]",
+        ),
+        (
+            ["train", "sine_waves", "--target-error", "1"],
+            "argument --target-error: must be a finite number in (0, 1)",
+        ),
+        (
+            ["train", "sine_waves", "--tau-m", "inf"],
+            "argument --tau-m: must be a finite number in (0, inf)",
+        ),
         (["train", "sine_waves", "--n-rec", "0"], "argument --n-rec: must be an integer >= 1"),
-        (["train", "sine_waves", "--dt", "0"], "argument --dt: must be a finite number in (0, inf)"),
-        (["train", "sine_waves", "--weight-bounds", "-1", "inf"], "argument --weight-bounds: must be a finite number"),
+        (
+            ["train", "sine_waves", "--dt", "0"],
+            "argument --dt: must be a finite number in (0, inf)",
+        ),
+        (
+            ["train", "sine_waves", "--weight-bounds", "-1", "inf"],
+            "argument --weight-bounds: must be a finite number",
+        ),
         (["train", "sine_waves", "--seed", "-3"], "argument --seed: must be an integer >= 0"),
-        (["train", "sine_waves", "--task-option", "dt=10"],
-         "argument --task-option: dt is set with --dt (one time step for the task and the network)"),
-        (["train", "sine_waves", "--task-option", "nonsense"], "argument --task-option: expected KEY=VALUE"),
-        (["train", "sine_waves", "--rule-option", "feedback=symmetric"],
-         "argument --rule-option: feedback is set by --feedback, not here"),
-        (["train", "sine_waves", "--rule-option", "regularization=1"],
-         "argument --rule-option: regularization is set by --c-reg and --f-target, not here"),
-        (["train", "sine_waves", "--nest-compatible"],
-         "eprop-jax train: error: NEST mode has its own command now: eprop-jax nest TASK"),
-        (["train", "dnms", "--iterations", "3"],
-         "eprop-jax train: error: DNMS has its own command now: eprop-jax dnms"),
-        (["nest", "sine_waves", "--feedback", "random"], "eprop-jax nest: error: unrecognized arguments: --feedback random"),
-        (["nest", "sine_waves", "--iterations", "0"], "eprop-jax nest: error: argument --iterations: must be an integer >= 1"),
+        (
+            ["train", "sine_waves", "--task-option", "dt=10"],
+            "argument --task-option: dt is set with --dt (one time step for the task and the network)",
+        ),
+        (
+            ["train", "sine_waves", "--task-option", "nonsense"],
+            "argument --task-option: expected KEY=VALUE",
+        ),
+        (
+            ["train", "sine_waves", "--rule-option", "feedback=symmetric"],
+            "argument --rule-option: feedback is set by --feedback, not here",
+        ),
+        (
+            ["train", "sine_waves", "--rule-option", "regularization=1"],
+            "argument --rule-option: regularization is set by --c-reg and --f-target, not here",
+        ),
+        (
+            ["train", "sine_waves", "--nest-compatible"],
+            "eprop-jax train: error: NEST mode has its own command now: eprop-jax nest TASK",
+        ),
+        (
+            ["train", "dnms", "--iterations", "3"],
+            "eprop-jax train: error: DNMS has its own command now: eprop-jax dnms",
+        ),
+        (
+            ["nest", "sine_waves", "--feedback", "random"],
+            "eprop-jax nest: error: unrecognized arguments: --feedback random",
+        ),
+        (
+            ["nest", "sine_waves", "--iterations", "0"],
+            "eprop-jax nest: error: argument --iterations: must be an integer >= 1",
+        ),
         (["dnms", "--c-reg", "1"], "eprop-jax dnms: error: unrecognized arguments: --c-reg 1"),
-        (["dnms", "--networks", "0"], "eprop-jax dnms: error: argument --networks: must be an integer >= 1"),
-        (["compare", "--truncation", "0"], "eprop-jax compare: error: argument --truncation: must be an integer >= 1"),
+        (
+            ["dnms", "--networks", "0"],
+            "eprop-jax dnms: error: argument --networks: must be an integer >= 1",
+        ),
+        (
+            ["compare", "--truncation", "0"],
+            "eprop-jax compare: error: argument --truncation: must be an integer >= 1",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_options_are_refused_in_one_line(argv, message, capsys, tmp_path):
     assert main([*argv, "--out", str(tmp_path / "run")] if argv[0] != "compare" else argv) == 2
     assert message in _one_error_line(capsys)
@@ -171,10 +295,14 @@ def test_library_errors_are_one_line_naming_the_option(tmp_path, capsys):
     out = str(tmp_path / "run")
     assert main(["train", "sine_waves", "--task-option", "colour=3", "--out", out]) == 2
     line = _one_error_line(capsys)
-    assert line.startswith("eprop-jax train: error: `TrainConfig`: task 'sine_waves' has no "
-                           "option(s) 'colour'; it accepts n_in, input_rate, duration")  # fmt: skip
-    assert main(["train", "sine_waves", "--rule", "tbptt", "--rule-option", "window=3",
-                 "--out", out]) == 2  # fmt: skip
+    assert line.startswith(
+        "eprop-jax train: error: `TrainConfig`: task 'sine_waves' has no "
+        "option(s) 'colour'; it accepts n_in, input_rate, duration"
+    )
+    assert (
+        main(["train", "sine_waves", "--rule", "tbptt", "--rule-option", "window=3", "--out", out])
+        == 2
+    )
     assert "rule 'tbptt' has no option(s) 'window'" in _one_error_line(capsys)
     assert main(["train", "sine_waves", "--weight-bounds", "1", "-1", "--out", out]) == 2
     assert "weight_bounds must be (w_min, w_max) with w_min < w_max" in _one_error_line(capsys)
@@ -183,14 +311,19 @@ def test_library_errors_are_one_line_naming_the_option(tmp_path, capsys):
     assert (
         main(["train", "sine_waves", "--rule", "bptt", "--feedback", "random", "--out", out]) == 2
     )
-    assert ("error: --feedback random: rule 'bptt' has no feedback choice"
-            in _one_error_line(capsys))  # fmt: skip
-    assert main(["train", "sine_waves", "--feedback", "symmetric", "--feedback-std", "2",
-                 "--out", out]) == 2  # fmt: skip
+    assert "error: --feedback random: rule 'bptt' has no feedback choice" in _one_error_line(capsys)
+    assert (
+        main(
+            ["train", "sine_waves", "--feedback", "symmetric", "--feedback-std", "2", "--out", out]
+        )
+        == 2
+    )
     assert "--feedback-std applies to random feedback only" in _one_error_line(capsys)
     assert main(["train", "sine_waves", "--target-error", "0.1", "--out", out]) == 2
-    assert ("--target-error applies to classification tasks (evidence_accumulation) only; "
-            "sine_waves is a regression task") in _one_error_line(capsys)  # fmt: skip
+    assert (
+        "--target-error applies to classification tasks (evidence_accumulation) only; "
+        "sine_waves is a regression task"
+    ) in _one_error_line(capsys)
     assert not (tmp_path / "run").exists()
 
 
@@ -275,12 +408,24 @@ def test_truncated_metrics_line_is_dropped_with_a_warning(tmp_path, capsys):
 
 def test_divergence_is_one_line_and_keeps_a_finite_checkpoint(tmp_path, capsys):
     out = tmp_path / "run"
-    args = ["train", "sine_waves", *SMALL, "--out", str(out), "--no-plots",
-            "--learning-rate", "1e38", "--checkpoint-interval", "1"]  # fmt: skip
+    args = [
+        "train",
+        "sine_waves",
+        *SMALL,
+        "--out",
+        str(out),
+        "--no-plots",
+        "--learning-rate",
+        "1e38",
+        "--checkpoint-interval",
+        "1",
+    ]
     assert main(args) == 2
     line = _one_error_line(capsys)
-    assert line.startswith("eprop-jax train: error: `train`: the loss, the gradients or the "
-                           "weights became NaN/inf at iteration ")  # fmt: skip
+    assert line.startswith(
+        "eprop-jax train: error: `train`: the loss, the gradients or the "
+        "weights became NaN/inf at iteration "
+    )
     assert "the last finite checkpoint (after" in line and str(out / "checkpoint.npz") in line
     with np.load(out / "checkpoint.npz", allow_pickle=False) as ckpt:
         assert all(np.all(np.isfinite(ckpt[k])) for k in ckpt.files if ckpt[k].dtype.kind == "f")
@@ -288,13 +433,40 @@ def test_divergence_is_one_line_and_keeps_a_finite_checkpoint(tmp_path, capsys):
 
 def test_plot_redraws_every_kind_of_run(tmp_path, capsys):
     dnms = tmp_path / "dnms"
-    assert main(["dnms", "--groups", "3", "--chunk-groups", "2", "--no-progress", "--no-plots",
-                 "--out", str(dnms)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "dnms",
+                "--groups",
+                "3",
+                "--chunk-groups",
+                "2",
+                "--no-progress",
+                "--no-plots",
+                "--out",
+                str(dnms),
+            ]
+        )
+        == 0
+    )
     assert main(["plot", str(dnms)]) == 0
     assert {"dnms_rewards.png", "dnms_traces.png"} <= {p.name for p in dnms.iterdir()}
     nest_run = tmp_path / "nest"
-    assert main(["nest", "sine_waves", "--iterations", "2", "--no-progress", "--no-plots",
-                 "--out", str(nest_run)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "nest",
+                "sine_waves",
+                "--iterations",
+                "2",
+                "--no-progress",
+                "--no-plots",
+                "--out",
+                str(nest_run),
+            ]
+        )
+        == 0
+    )
     assert main(["plot", str(nest_run)]) == 0
     assert (nest_run / "learning_curve.png").is_file()
     assert json.loads((nest_run / "config.json").read_text())["kind"] == "nest"
@@ -337,12 +509,27 @@ def test_dnms_writes_metrics_checkpoint_and_figures(tmp_path, capsys):
     assert main(args) == 0
     text = capsys.readouterr().out
     assert "done: 3 groups x 2 network(s)" in text and "trials to criterion" in text
-    for name in ("config.json", "metrics.jsonl", "checkpoint.npz", "summary.json",
-                 "dnms_rewards.png", "dnms_traces.png"):  # fmt: skip
+    for name in (
+        "config.json",
+        "metrics.jsonl",
+        "checkpoint.npz",
+        "summary.json",
+        "dnms_rewards.png",
+        "dnms_traces.png",
+    ):
         assert (out / name).is_file(), name
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
-    resume = ["dnms", "--groups", "5", "--networks", "2", "--no-progress", "--out", str(out),
-              "--resume"]  # fmt: skip
+    resume = [
+        "dnms",
+        "--groups",
+        "5",
+        "--networks",
+        "2",
+        "--no-progress",
+        "--out",
+        str(out),
+        "--resume",
+    ]
     assert main(resume) == 0
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 5
 
@@ -350,11 +537,28 @@ def test_dnms_writes_metrics_checkpoint_and_figures(tmp_path, capsys):
 def test_float64_trains_in_float64_in_a_fresh_process(tmp_path):
     """`--dtype float64` switches on x64 in a process where it is off, so weights are float64."""
     root = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "JAX_ENABLE_X64": "0",
-           "PYTHONPATH": os.pathsep.join([str(root / "src"), os.environ.get("PYTHONPATH", "")])}  # fmt: skip
+    env = {
+        **os.environ,
+        "JAX_PLATFORMS": "cpu",
+        "JAX_ENABLE_X64": "0",
+        "PYTHONPATH": os.pathsep.join([str(root / "src"), os.environ.get("PYTHONPATH", "")]),
+    }
     out = tmp_path / "run64"
-    argv = [sys.executable, "-m", "eprop_jax.cli", "train", "sine_waves", "--dtype", "float64",
-            *SMALL, "--eval-interval", "0", "--no-plots", "--out", str(out)]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "eprop_jax.cli",
+        "train",
+        "sine_waves",
+        "--dtype",
+        "float64",
+        *SMALL,
+        "--eval-interval",
+        "0",
+        "--no-plots",
+        "--out",
+        str(out),
+    ]
     proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     for name in ("weights_final.npz", "checkpoint.npz"):

@@ -12,8 +12,11 @@ from eprop_jax.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "gpu_check.py"
-ENV = {**os.environ, "JAX_PLATFORMS": "cpu",
-       "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}  # fmt: skip
+ENV = {
+    **os.environ,
+    "JAX_PLATFORMS": "cpu",
+    "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
+}
 
 
 def _load():
@@ -24,13 +27,24 @@ def _load():
 
 
 def test_dry_run_prints_a_plan_within_eight_minutes(tmp_path):
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--out", str(tmp_path), "--dry-run"],
-                          env=ENV, capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--out", str(tmp_path), "--dry-run"],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     plan = json.loads(proc.stdout.strip().splitlines()[-1])
     parts = {p["part"]: p for p in plan["parts"]}
-    assert list(parts) == ["tests", "bench:evidence_accumulation", "bench:large",
-                           "bench:gpu_large", "train"]  # fmt: skip
+    assert list(parts) == [
+        "tests",
+        "bench:evidence_accumulation",
+        "bench:large",
+        "bench:gpu_large",
+        "train",
+    ]
     assert sum(p["budget_s"] for p in plan["parts"]) <= plan["total_budget_s"] <= 480
     assert all(p["budget_s"] > 0 for p in plan["parts"])
     assert not any(tmp_path.iterdir())  # a dry run writes nothing
@@ -53,8 +67,14 @@ def test_dry_run_prints_a_plan_within_eight_minutes(tmp_path):
 
 
 def test_without_a_gpu_it_exits_with_one_line(tmp_path):
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--out", str(tmp_path / "o")], env=ENV,
-                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--out", str(tmp_path / "o")],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip() == (
         "gpu_check: no GPU visible to JAX (backend 'cpu'); run it on a GPU machine, "
@@ -67,10 +87,16 @@ def test_a_part_over_budget_is_killed_with_its_children_and_keeps_its_output(tmp
     gpu_check = _load()
     marker = tmp_path / "child_alive"
     child = f"import time, pathlib; time.sleep(3); pathlib.Path({str(marker)!r}).write_text('x')"
-    code = ("import json, subprocess, sys, time; print(json.dumps({'method': 'a'}), flush=True); "
-            f"subprocess.Popen([sys.executable, '-c', {child!r}]); time.sleep(30)")  # fmt: skip
-    part = {"part": "bench:quick", "command": [sys.executable, "-c", code], "env": {},
-            "budget_s": 2}  # fmt: skip
+    code = (
+        "import json, subprocess, sys, time; print(json.dumps({'method': 'a'}), flush=True); "
+        f"subprocess.Popen([sys.executable, '-c', {child!r}]); time.sleep(30)"
+    )
+    part = {
+        "part": "bench:quick",
+        "command": [sys.executable, "-c", code],
+        "env": {},
+        "budget_s": 2,
+    }
     result = gpu_check.run_part(part, 2)
     assert result["timed_out"] and result["wall_s"] < 10
     record = gpu_check.summarise(result, tmp_path)
@@ -90,6 +116,12 @@ def test_junit_counts_reads_totals_and_failures(tmp_path):
         "</testsuite></testsuites>"
     )
     counts = gpu_check.junit_counts(xml)
-    assert counts == {"tests": 3, "failures": 1, "errors": 0, "skipped": 1, "time_s": 1.5,
-                      "failed": ["tests.test_rules::test_b"]}  # fmt: skip
+    assert counts == {
+        "tests": 3,
+        "failures": 1,
+        "errors": 0,
+        "skipped": 1,
+        "time_s": 1.5,
+        "failed": ["tests.test_rules::test_b"],
+    }
     assert gpu_check.junit_counts(tmp_path / "missing.xml") == {}

@@ -17,9 +17,16 @@ from eprop_jax.neurons import RateState, rate_params, rate_step
 from eprop_jax.train import TrainingDiverged
 
 TINY = MiconiConfig(
-    n=8, trial_steps=30, stim_steps=6, gap_steps=6, response_steps=8, p=0.4, dtype="float64",
-    perturb_prob=0.2, n_warmup=0,
-)  # fmt: skip
+    n=8,
+    trial_steps=30,
+    stim_steps=6,
+    gap_steps=6,
+    response_steps=8,
+    p=0.4,
+    dtype="float64",
+    perturb_prob=0.2,
+    n_warmup=0,
+)
 
 
 def reference_trial(config, w_in, w_rec, mask, x0, xbar0, u, xi):
@@ -75,9 +82,15 @@ def test_step_matches_numpy_reference(getkey):
     assert np.count_nonzero(np.asarray(xi)) > 0  # the test exercises perturbations
     w = _numpy(weights)
     history, trace_ref, _ = reference_trial(
-        cfg, w.w_in, w.w_rec, w.mask, np.asarray(state.x), np.asarray(state.xbar),
-        np.asarray(u), np.asarray(xi),
-    )  # fmt: skip
+        cfg,
+        w.w_in,
+        w.w_rec,
+        w.mask,
+        np.asarray(state.x),
+        np.asarray(state.xbar),
+        np.asarray(u),
+        np.asarray(xi),
+    )
     external = miconi.external_input(weights, u, xi)
     step = jax.jit(lambda s, ext: miconi.miconi_step(cfg, weights, s, ext))
     trace = np.zeros((cfg.n, cfg.n))
@@ -112,9 +125,15 @@ def test_trial_matches_numpy_reference(getkey, trace_mode):
     assert not np.any(np.asarray(u)[np.r_[6:12, 18:30]])
     w = _numpy(weights)
     history, trace_ref, xbar_ref = reference_trial(
-        cfg, w.w_in, w.w_rec, w.mask, np.asarray(x0), np.asarray(xbar0), np.asarray(u),
+        cfg,
+        w.w_in,
+        w.w_rec,
+        w.mask,
+        np.asarray(x0),
+        np.asarray(xbar0),
+        np.asarray(u),
         np.asarray(xi),
-    )  # fmt: skip
+    )
     r_out = np.array([h[1][cfg.output] for h in history])
     np.testing.assert_allclose(out.r_out, r_out, rtol=1e-13, atol=1e-15)
     reward = -np.mean(np.abs(cfg.target - r_out[-cfg.response_steps :]))
@@ -158,8 +177,14 @@ def test_default_initialisation_statistics(getkey):
 
 def test_weight_update_clipping_and_sign():
     cfg = MiconiConfig(n=4, eta=0.5, clip=3e-4, dtype="float64")
-    trace = jnp.array([[0.0, 1e-5, -1e-5, 1.0], [-1.0, 0.0, 2e-4, -2e-4],
-                       [0.3, -0.3, 0.0, 0.0], [1e-6, 0.0, 0.0, 0.0]])  # fmt: skip
+    trace = jnp.array(
+        [
+            [0.0, 1e-5, -1e-5, 1.0],
+            [-1.0, 0.0, 2e-4, -2e-4],
+            [0.3, -0.3, 0.0, 0.0],
+            [1e-6, 0.0, 0.0, 0.0],
+        ]
+    )
     mask = jnp.ones((4, 4)) - jnp.eye(4)
     mask = mask.at[3, 0].set(0.0)
     baseline = -0.8
@@ -291,8 +316,19 @@ def test_rule_follows_the_reward_gradient(trial_type):
     unperturbed reward (node perturbation; the cube keeps the sign). A sign error in the trace,
     the reward or the baseline gives a cosine near -1.
     """
-    cfg = MiconiConfig(n=16, p=0.5, trial_steps=60, stim_steps=10, gap_steps=10, response_steps=20,
-                       x_init=0.0, dtype="float64", eta=1.0, clip=1e9, perturb_prob=0.02)  # fmt: skip
+    cfg = MiconiConfig(
+        n=16,
+        p=0.5,
+        trial_steps=60,
+        stim_steps=10,
+        gap_steps=10,
+        response_steps=20,
+        x_init=0.0,
+        dtype="float64",
+        eta=1.0,
+        clip=1e9,
+        perturb_prob=0.02,
+    )
     weights = miconi.init_weights(cfg, key=jax.random.key(0))
     xbar = jnp.zeros(cfg.n)
 
@@ -317,12 +353,21 @@ def test_rule_follows_the_reward_gradient(trial_type):
 
 def test_driver_writes_all_files(tmp_path):
     cfg = dataclasses.replace(TINY, n_warmup=2, dtype="float32")
-    summary = train_dnms(cfg, groups=8, out_dir=tmp_path, seed=3, n_networks=2, progress=False,
-                         chunk_groups=4)  # fmt: skip
+    summary = train_dnms(
+        cfg, groups=8, out_dir=tmp_path, seed=3, n_networks=2, progress=False, chunk_groups=4
+    )
     names = {p.name for p in tmp_path.iterdir()}
-    assert names == {"config.json", "metrics.jsonl", "checkpoint.npz", "checkpoint.prev.npz",
-                     "traces.npz", "summary.json", "dnms_rewards.png", "dnms_traces.png",
-                     ".lock"}  # fmt: skip
+    assert names == {
+        "config.json",
+        "metrics.jsonl",
+        "checkpoint.npz",
+        "checkpoint.prev.npz",
+        "traces.npz",
+        "summary.json",
+        "dnms_rewards.png",
+        "dnms_traces.png",
+        ".lock",
+    }
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["n"] == 8 and config["groups"] == 8 and config["task"] == "dnms"
     assert config["kind"] == "dnms"
@@ -379,8 +424,16 @@ def test_driver_stops_on_nan_and_keeps_the_last_good_checkpoint(tmp_path, monkey
             "became NaN/inf in groups 4-7; the last finite checkpoint (after 4 groups) is"
         ),
     ):
-        train_dnms(cfg, groups=8, out_dir=tmp_path, seed=3, n_networks=2, progress=True,
-                   chunk_groups=4, figures=False)  # fmt: skip
+        train_dnms(
+            cfg,
+            groups=8,
+            out_dir=tmp_path,
+            seed=3,
+            n_networks=2,
+            progress=True,
+            chunk_groups=4,
+            figures=False,
+        )
     with np.load(tmp_path / "checkpoint.npz") as ckpt:
         assert int(ckpt["group"]) == 4
         assert np.all(np.isfinite(ckpt["w_rec"]))
@@ -394,8 +447,13 @@ def test_dnms_figures():
     for n_groups in (1, 2, 8):  # shorter than the smoothing window and the 100-trial window
         fig = plotting.plot_dnms_rewards(-rng.uniform(0, 2, size=(n_groups, 4)))
         assert all(len(line.get_xdata()) == n_groups for line in fig.axes[0].lines)
-    fig = plotting.plot_dnms_traces(rng.normal(size=(4, 50)), rng.normal(size=(4, 50)),
-                                    stim_steps=10, gap_steps=10, response_steps=10)  # fmt: skip
+    fig = plotting.plot_dnms_traces(
+        rng.normal(size=(4, 50)),
+        rng.normal(size=(4, 50)),
+        stim_steps=10,
+        gap_steps=10,
+        response_steps=10,
+    )
     assert [ax.get_title() for ax in fig.axes] == ["AA", "AB", "BA", "BB"]
     with pytest.raises(ValueError, match=re.escape("expected rewards of shape (groups, 4)")):
         plotting.plot_dnms_rewards(np.zeros((10, 3)))

@@ -203,12 +203,30 @@ def test_generator_batch_equals_the_files(dataset, getkey):
 def test_generator_options_and_determinism(dataset, getkey):
     root, written = dataset
     key = getkey()
-    first = nmnist(key, 4, data_dir=root, split="test", sequence_duration=150.0,
-                   learning_window=20.0, blocklist=False, samples_per_class=2, dt=0.5,
-                   dtype=jnp.float64)  # fmt: skip
-    again = nmnist(key, 4, data_dir=str(root), split="test", sequence_duration=150.0,
-                   learning_window=20.0, blocklist=False, samples_per_class=2, dt=0.5,
-                   dtype=jnp.float64)  # fmt: skip
+    first = nmnist(
+        key,
+        4,
+        data_dir=root,
+        split="test",
+        sequence_duration=150.0,
+        learning_window=20.0,
+        blocklist=False,
+        samples_per_class=2,
+        dt=0.5,
+        dtype=jnp.float64,
+    )
+    again = nmnist(
+        key,
+        4,
+        data_dir=str(root),
+        split="test",
+        sequence_duration=150.0,
+        learning_window=20.0,
+        blocklist=False,
+        samples_per_class=2,
+        dt=0.5,
+        dtype=jnp.float64,
+    )
     batch, info = first
     assert batch.inputs.shape == (300, 4, 2312) and batch.inputs.dtype == jnp.float64
     np.testing.assert_array_equal(batch.inputs, again[0].inputs)
@@ -239,7 +257,9 @@ def _raises(message, **kwargs):
 
 
 def test_missing_and_empty_folders(tmp_path, getkey):
-    with _raises("`nmnist`: data_dir is required (got None); expected the N-MNIST folder holding"):
+    with _raises(
+        "`nmnist`: data_dir is required (got None; on the command line: --data DIR); expected the N-MNIST folder holding"
+    ):
         nmnist(getkey(), 2)
     missing = tmp_path / "nowhere"
     with _raises(f"`nmnist`: data_dir {str(missing)!r} does not exist; expected"):
@@ -303,9 +323,13 @@ def test_two_training_iterations(dataset):
 
     root, _ = dataset
     config = TrainConfig(
-        task="nmnist", task_options={"data_dir": str(root)}, iterations=2, batch_size=4,
-        network={"n_rec": 8}, eval_interval=0,
-    )  # fmt: skip
+        task="nmnist",
+        task_options={"data_dir": str(root)},
+        iterations=2,
+        batch_size=4,
+        network={"n_rec": 8},
+        eval_interval=0,
+    )
     with jax.numpy_dtype_promotion("standard"):  # optax's Adam mixes Python floats and int32
         result = train(config, None, progress=False)
     assert result.iterations_done == 2 and len(result.metrics) == 2

@@ -48,9 +48,16 @@ def test_two_processes_on_one_folder_end_with_one_clear_refusal(tmp_path):
             time.sleep(0.1)
         run.close()
     """)
-    procs = [subprocess.Popen([sys.executable, "-c", script], env=_env(), text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-             for _ in range(2)]  # fmt: skip
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script],
+            env=_env(),
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
     results = [(p.wait(timeout=120), p.stderr.read()) for p in procs]
     for p in procs:
         p.stdout.close()
@@ -87,8 +94,9 @@ def test_load_npz_errors_are_one_line_and_never_advise_pickle(tmp_path):
     np.savez(objects, a=np.array([{"x": 1}], dtype=object))
     with pytest.raises(RunDirError) as info:
         rundir.load_npz(objects, "load_checkpoint")
-    assert str(info.value) == (f"`load_checkpoint`: cannot read {objects}: it holds Python "
-                               "objects (damaged or truncated).")  # fmt: skip
+    assert str(info.value) == (
+        f"`load_checkpoint`: cannot read {objects}: it holds Python objects (damaged or truncated)."
+    )
     empty = tmp_path / "empty.npz"
     empty.write_bytes(b"")
     with pytest.raises(RunDirError, match=re.escape(f"cannot read {empty}")) as info:
@@ -128,12 +136,18 @@ def test_refusals_and_overwrite(tmp_path):
             'the configuration differs in task: saved "a", now "b". Only iterations may change.'
         ),
     ):
-        open_run(tmp_path, "spiking", {"task": "b", "iterations": 5}, resume=True,
-                 may_change=["iterations"])  # fmt: skip
+        open_run(
+            tmp_path,
+            "spiking",
+            {"task": "b", "iterations": 5},
+            resume=True,
+            may_change=["iterations"],
+        )
     with pytest.raises(RunDirError, match=re.escape("holds a spiking run, not a nest run")):
         open_run(tmp_path, "nest", {}, resume=True)
-    open_run(tmp_path, "spiking", {"task": "a", "iterations": 5}, resume=True,
-             may_change=["iterations"]).close()  # fmt: skip
+    open_run(
+        tmp_path, "spiking", {"task": "a", "iterations": 5}, resume=True, may_change=["iterations"]
+    ).close()
     open_run(tmp_path, "nest", {}, overwrite=True).close()
     assert sorted(p.name for p in tmp_path.iterdir()) == [".lock", "notes.txt"]
     with pytest.raises(RunDirError, match=re.escape("nothing to resume in")):

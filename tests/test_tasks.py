@@ -127,8 +127,12 @@ def test_frozen_tasks_repeat_one_trial_over_the_batch(name):
 
 def test_registry():
     assert set(TASKS) == {
-        "evidence_accumulation", "sine_waves", "infinite_loop", "handwriting", "nmnist"
-    }  # fmt: skip
+        "evidence_accumulation",
+        "sine_waves",
+        "infinite_loop",
+        "handwriting",
+        "nmnist",
+    }
     assert CLASSIFICATION_TASKS == {"evidence_accumulation", "nmnist"}
     for name, gen in TASKS.items():
         assert get_task(name) is gen

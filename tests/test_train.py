@@ -59,9 +59,16 @@ def test_regression_loss_falls(rule):
 
 
 def test_classification_learns_a_one_cue_task():
-    config = TrainConfig(task="evidence_accumulation", iterations=40, batch_size=16,
-                         eval_interval=10, eval_batches=2, network=SMALL_NET,
-                         task_options=SMALL_EA, learning_rate=2e-2)  # fmt: skip
+    config = TrainConfig(
+        task="evidence_accumulation",
+        iterations=40,
+        batch_size=16,
+        eval_interval=10,
+        eval_batches=2,
+        network=SMALL_NET,
+        task_options=SMALL_EA,
+        learning_rate=2e-2,
+    )
     result = train(config, progress=False)
     first, last = result.metrics[0], result.metrics[-1]
     assert {"accuracy", "recall_error", "eval_accuracy", "eval_recall_error"} <= set(last)
@@ -70,9 +77,17 @@ def test_classification_learns_a_one_cue_task():
 
 
 def test_early_stopping_on_target_error():
-    config = TrainConfig(task="evidence_accumulation", iterations=200, batch_size=16,
-                         eval_interval=5, eval_batches=2, network=SMALL_NET,
-                         task_options=SMALL_EA, learning_rate=2e-2, target_error=0.3)  # fmt: skip
+    config = TrainConfig(
+        task="evidence_accumulation",
+        iterations=200,
+        batch_size=16,
+        eval_interval=5,
+        eval_batches=2,
+        network=SMALL_NET,
+        task_options=SMALL_EA,
+        learning_rate=2e-2,
+        target_error=0.3,
+    )
     result = train(config, progress=False)
     assert result.stopped_early
     assert result.iterations_done < 200
@@ -82,8 +97,11 @@ def test_early_stopping_on_target_error():
 def test_resume_continues_bit_for_bit(tmp_path):
     config = small_config(iterations=6, checkpoint_interval=3, eval_interval=2)
     straight = train(config, tmp_path / "a", progress=False)
-    train(small_config(iterations=3, checkpoint_interval=3, eval_interval=2), tmp_path / "b",
-          progress=False)  # fmt: skip
+    train(
+        small_config(iterations=3, checkpoint_interval=3, eval_interval=2),
+        tmp_path / "b",
+        progress=False,
+    )
     resumed = train(config, tmp_path / "b", resume=True, progress=False)
     for a, b in zip(
         jax.tree.leaves(straight.weights), jax.tree.leaves(resumed.weights), strict=True
@@ -114,8 +132,9 @@ def test_nan_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     with pytest.raises(TrainingDiverged, match="became NaN/inf at iteration"):
         train(config, tmp_path, progress=False)
     exp_weights = train(small_config(iterations=1), progress=False)
-    weights, _, iteration, _ = load_checkpoint(tmp_path / "checkpoint.npz", exp_weights.weights,
-                                               exp_weights.opt_state)  # fmt: skip
+    weights, _, iteration, _ = load_checkpoint(
+        tmp_path / "checkpoint.npz", exp_weights.weights, exp_weights.opt_state
+    )
     assert all(np.all(np.isfinite(np.asarray(w))) for w in weights)
     assert not list(tmp_path.glob("*.tmp"))
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
@@ -125,9 +144,16 @@ def test_nan_stops_and_keeps_the_last_good_checkpoint(tmp_path):
 def test_output_files(tmp_path):
     train(small_config(iterations=3, eval_interval=2), tmp_path, progress=False)
     names = {p.name for p in tmp_path.iterdir()}
-    assert {"config.json", "metrics.jsonl", "checkpoint.npz", "snapshot_first.npz",
-            "snapshot_last.npz", "weights_initial.npz", "weights_final.npz",
-            "summary.json"} <= names  # fmt: skip
+    assert {
+        "config.json",
+        "metrics.jsonl",
+        "checkpoint.npz",
+        "snapshot_first.npz",
+        "snapshot_last.npz",
+        "weights_initial.npz",
+        "weights_final.npz",
+        "summary.json",
+    } <= names
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["task"] == "sine_waves" and config["network"]["n_rec"] == 30
     assert config["task_kind"] == "regression" and config["n_in"] == 20 and config["dt"] == 1.0
@@ -214,10 +240,13 @@ def test_one_time_step_for_task_and_network():
 def test_float64_without_x64_is_refused_not_silently_float32():
     jax.config.update("jax_enable_x64", False)
     try:
-        with pytest.raises(ValueError, match=re.escape(
-            "`TrainConfig`: dtype='float64' needs JAX's x64 mode, which is off; call "
-            "jax.config.update('jax_enable_x64', True) first"
-        )):  # fmt: skip
+        with pytest.raises(
+            ValueError,
+            match=re.escape(
+                "`TrainConfig`: dtype='float64' needs JAX's x64 mode, which is off; call "
+                "jax.config.update('jax_enable_x64', True) first"
+            ),
+        ):
             train(small_config(dtype="float64", iterations=1), progress=False)
     finally:
         jax.config.update("jax_enable_x64", True)
@@ -237,18 +266,24 @@ def _poisoned_weights(monkeypatch, name):
 
 def test_non_finite_gradients_stop_the_run(monkeypatch):
     _poisoned_weights(monkeypatch, "w_in")
-    with pytest.raises(TrainingDiverged, match=re.escape(
-        "`train`: the loss, the gradients or the weights became NaN/inf at iteration 0. Try"
-    )):  # fmt: skip
+    with pytest.raises(
+        TrainingDiverged,
+        match=re.escape(
+            "`train`: the loss, the gradients or the weights became NaN/inf at iteration 0. Try"
+        ),
+    ):
         train(small_config(iterations=2), progress=False)
 
 
 @pytest.mark.parametrize("name", ["w_rec", "w_out"])
 def test_check_finite_names_the_non_finite_weight(monkeypatch, name):
     _poisoned_weights(monkeypatch, name)
-    with pytest.raises(TrainingDiverged, match=re.escape(
-        f"`train`: non-finite value (NaN/inf) in the weights {name} at iteration 0"
-    )):  # fmt: skip
+    with pytest.raises(
+        TrainingDiverged,
+        match=re.escape(
+            f"`train`: non-finite value (NaN/inf) in the weights {name} at iteration 0"
+        ),
+    ):
         train(small_config(iterations=2, check_finite=True), progress=False)
 
 
@@ -263,13 +298,24 @@ def test_check_finite_names_non_finite_inputs(monkeypatch):
         return batch._replace(inputs=batch.inputs * np.nan), info
 
     real_get = tasks.get_task
-    monkeypatch.setattr(tasks, "get_task",
-                        lambda name: poisoned if name == "evidence_accumulation" else real_get(name))  # fmt: skip
-    config = TrainConfig(task="evidence_accumulation", iterations=1, batch_size=2, eval_interval=0,
-                         network=SMALL_NET, task_options=SMALL_EA, check_finite=True)  # fmt: skip
-    with pytest.raises(TrainingDiverged, match=re.escape(
-        "`train`: non-finite value (NaN/inf) in the inputs at iteration 0."
-    )):  # fmt: skip
+    monkeypatch.setattr(
+        tasks,
+        "get_task",
+        lambda name: poisoned if name == "evidence_accumulation" else real_get(name),
+    )
+    config = TrainConfig(
+        task="evidence_accumulation",
+        iterations=1,
+        batch_size=2,
+        eval_interval=0,
+        network=SMALL_NET,
+        task_options=SMALL_EA,
+        check_finite=True,
+    )
+    with pytest.raises(
+        TrainingDiverged,
+        match=re.escape("`train`: non-finite value (NaN/inf) in the inputs at iteration 0."),
+    ):
         train(config, progress=False)
 
 

@@ -32,11 +32,20 @@ def test_auto_batch_size_fills_half_the_memory_in_powers_of_two():
 
 
 def test_dry_run_plans_data_parallel_training_over_all_devices():
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
-           "JAX_PLATFORMS": "cpu",
-           "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}  # fmt: skip
-    proc = subprocess.run([sys.executable, str(SCRIPT), "sine_waves", "--dry-run"], env=env,
-                          capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    env = {
+        **os.environ,
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+        "JAX_PLATFORMS": "cpu",
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
+    }
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "sine_waves", "--dry-run"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     plan = json.loads(proc.stdout.strip().splitlines()[-1])
     assert plan["devices"] == 4 and plan["data_parallel"] is True

@@ -69,16 +69,25 @@ SIZES = {
     "quick": {"n_in": 40, "n_rec": 100, "n_alif": 50, "n_out": 2, "T": 500, "batch": 16},
     "gpu_large": {"n_in": 40, "n_rec": 2048, "n_alif": 1024, "n_out": 2, "T": 1000, "batch": 64},
 }  # fmt: skip
-METHODS = ("forward", "bptt", "bptt-lean", "eprop", "eprop-factored", "eprop-autodiff", "tbptt",
-           "train-step")  # fmt: skip
+METHODS = (
+    "forward",
+    "bptt",
+    "bptt-lean",
+    "eprop",
+    "eprop-factored",
+    "eprop-autodiff",
+    "tbptt",
+    "train-step",
+)
 TBPTT_WINDOW = 100
 C_REG, F_TARGET = 2.0, 10.0  # the rate regularisation of every method
 TARGETS_TO_LEAN = {"bptt": 1.05, "eprop-factored": 0.5}  # issue 14: time / bptt-lean at most
 STREAM_LARGE_MB = 256  # the main-memory stream kernel's array (64 MiB with --quick)
 
 
-def eligibility_bytes_per_step(n_in: int, n_rec: int, n_alif: int, batch: int, *,
-                               itemsize: int = 4) -> int:  # fmt: skip
+def eligibility_bytes_per_step(
+    n_in: int, n_rec: int, n_alif: int, batch: int, *, itemsize: int = 4
+) -> int:
     """Bytes online e-prop's eligibility state moves per step: ``2 s B P (1 + n_alif + 2 n)``.
 
     Read and write of ``elig_v`` ``(B, P)``, ``elig_a`` ``(B, n_alif, P)``, ``elig_trace`` and
@@ -209,8 +218,12 @@ def _measure(method: str, size: dict, reps: int, seed: int = 0) -> dict:
 def run_one(method: str, size: dict, reps: int, **extra) -> dict:
     """Measure in a fresh Python process so that peak memory belongs to this measurement."""
     spec = json.dumps({"method": method, "size": size, "reps": reps, **extra})
-    proc = subprocess.run([sys.executable, "-m", "eprop_jax.bench", "--one", spec],
-                          capture_output=True, text=True, check=False)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "eprop_jax.bench", "--one", spec],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if proc.returncode != 0:
         return {"method": method, **size, "error": proc.stderr.strip().splitlines()[-1:]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -230,9 +243,13 @@ def eprop_roofline(eprop_row: dict, stream_row: dict) -> dict:
     moved = per_step * eprop_row["T"]
     achieved = moved / (eprop_row["ms_median"] / 1000) / 1e9
     best = moved / (eprop_row["ms_min"] / 1000) / 1e9
-    out = {"elig_bytes_per_step": per_step, "steps": eprop_row["T"],
-           "ms_median": eprop_row["ms_median"], "achieved_gbps": round(achieved, 3),
-           "achieved_gbps_best": round(best, 3)}  # fmt: skip
+    out = {
+        "elig_bytes_per_step": per_step,
+        "steps": eprop_row["T"],
+        "ms_median": eprop_row["ms_median"],
+        "achieved_gbps": round(achieved, 3),
+        "achieved_gbps_best": round(best, 3),
+    }
     for key in ("stream_gbps_state_size", "stream_gbps_large"):
         if key in stream_row:
             out[key] = round(stream_row[key], 3)
@@ -248,9 +265,14 @@ def spread(values: Sequence[float]) -> dict[str, float]:
     q1 = q3 = values[0]
     if len(values) > 1:
         q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
-    return {"median": round(statistics.median(values), 3), "min": round(values[0], 3),
-            "max": round(values[-1], 3), "q1": round(q1, 3), "q3": round(q3, 3),
-            "n": len(values)}  # fmt: skip
+    return {
+        "median": round(statistics.median(values), 3),
+        "min": round(values[0], 3),
+        "max": round(values[-1], 3),
+        "q1": round(q1, 3),
+        "q3": round(q3, 3),
+        "n": len(values),
+    }
 
 
 def _summary(name: str, repeats: list[dict]) -> dict:
@@ -267,8 +289,9 @@ def _summary(name: str, repeats: list[dict]) -> dict:
     return out
 
 
-def _measure_size(name: str, methods: Sequence[str], reps: int, networks: int,
-                  repeat: int | None, large_mb: int) -> dict:  # fmt: skip
+def _measure_size(
+    name: str, methods: Sequence[str], reps: int, networks: int, repeat: int | None, large_mb: int
+) -> dict:
     """One interleaved pass over the methods of one size; prints every row, returns the ratios."""
     tag = {"size": name} if repeat is None else {"size": name, "repeat": repeat}
     rows = {}
@@ -287,8 +310,9 @@ def _measure_size(name: str, methods: Sequence[str], reps: int, networks: int,
         result["time_ratio_to_bptt_lean"] = lean
         if lean:
             result["targets_to_bptt_lean"] = TARGETS_TO_LEAN
-            result["meets_targets"] = {m: lean[m] <= t for m, t in TARGETS_TO_LEAN.items()
-                                       if m in lean}  # fmt: skip
+            result["meets_targets"] = {
+                m: lean[m] <= t for m, t in TARGETS_TO_LEAN.items() if m in lean
+            }
         print(json.dumps({**tag, **result}), flush=True)
     if "eprop" in medians:
         stream = run_one("stream", SIZES[name], reps, large_mb=large_mb)
@@ -299,21 +323,36 @@ def _measure_size(name: str, methods: Sequence[str], reps: int, networks: int,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="eprop-jax bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="eprop-jax bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--quick", action="store_true", help="one small size, few repetitions")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
-    parser.add_argument("--sizes", nargs="+", choices=sorted(SIZES),
-                        default=["evidence_accumulation", "large"])  # fmt: skip
+    parser.add_argument(
+        "--sizes", nargs="+", choices=sorted(SIZES), default=["evidence_accumulation", "large"]
+    )
     parser.add_argument("--reps", type=int, default=5, help="timed calls after compilation")
-    parser.add_argument("--repeats", type=int, default=1,
-                        help="repeat the interleaved measurement of all methods this many times "
-                        "and report the spread of every ratio (default: 1)")  # fmt: skip
-    parser.add_argument("--memory-series", action="store_true",
-                        help="peak memory of eprop, bptt and tbptt for T = 1000 ... 16000 (batch 16)")  # fmt: skip
-    parser.add_argument("--networks", type=int, default=1,
-                        help="also time this many independent networks at once (vmap over "
-                        "weights) for every method, next to one network")  # fmt: skip
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="repeat the interleaved measurement of all methods this many times "
+        "and report the spread of every ratio (default: 1)",
+    )
+    parser.add_argument(
+        "--memory-series",
+        action="store_true",
+        help="peak memory of eprop, bptt and tbptt for T = 1000 ... 16000 (batch 16)",
+    )
+    parser.add_argument(
+        "--networks",
+        type=int,
+        default=1,
+        help="also time this many independent networks at once (vmap over "
+        "weights) for every method, next to one network",
+    )
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
@@ -334,8 +373,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in sizes:
         results = []
         for repeat in range(args.repeats):
-            results.append(_measure_size(name, args.methods, reps, args.networks,
-                                         repeat if args.repeats > 1 else None, large_mb))  # fmt: skip
+            results.append(
+                _measure_size(
+                    name,
+                    args.methods,
+                    reps,
+                    args.networks,
+                    repeat if args.repeats > 1 else None,
+                    large_mb,
+                )
+            )
         if args.repeats > 1:
             print(json.dumps(_summary(name, results)), flush=True)
     if args.memory_series and not args.quick:

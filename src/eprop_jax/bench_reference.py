@@ -107,8 +107,14 @@ def bptt_lean(net: Network, c_reg: float, f_target: float) -> Callable[[Weights,
             return (v, a, z, r, y, count + z.sum(0)), y
 
         zeros = jnp.zeros((b, n), dtype)
-        carry0 = (zeros, zeros, zeros, jnp.zeros((b, n), jnp.int32),
-                  jnp.zeros((b, w.w_out.shape[0]), dtype), jnp.zeros((n,), dtype))  # fmt: skip
+        carry0 = (
+            zeros,
+            zeros,
+            zeros,
+            jnp.zeros((b, n), jnp.int32),
+            jnp.zeros((b, w.w_out.shape[0]), dtype),
+            jnp.zeros((n,), dtype),
+        )
         (*_, count), y = jax.lax.scan(step, carry0, currents)
         ce = -jnp.sum(targets * jax.nn.log_softmax(y, axis=-1), axis=-1)
         task = jnp.sum(mask * ce) / jnp.maximum(jnp.sum(mask), 1)

@@ -26,6 +26,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import math
 import sys
@@ -66,8 +67,13 @@ def _integer(least: int):
     return parse
 
 
-def _number(low: float = -math.inf, high: float = math.inf, *, low_open: bool = True,
-            high_open: bool = False):  # fmt: skip
+def _number(
+    low: float = -math.inf,
+    high: float = math.inf,
+    *,
+    low_open: bool = True,
+    high_open: bool = False,
+):
     """A finite float in the interval (low, high] (the ends as given)."""
     left = "(" if low_open else "["
     right = ")" if high_open or high == math.inf else "]"
@@ -124,6 +130,11 @@ def _key_value(text: str) -> tuple[str, object]:
     return key, parsed
 
 
+def _preset(field: str) -> str:
+    """A training default as the task records give it, for help texts."""
+    return task_lib.describe_default(field).replace("%", "%%")
+
+
 def _task_option(text: str) -> tuple[str, object]:
     key, value = _key_value(text)
     if key == "dt":
@@ -135,8 +146,11 @@ def _task_option(text: str) -> tuple[str, object]:
     return key, value
 
 
-_NAMED_RULE_FLAGS = {"loss": "the task", "feedback": "--feedback",
-                     "regularization": "--c-reg and --f-target"}  # fmt: skip
+_NAMED_RULE_FLAGS = {
+    "loss": "the task",
+    "feedback": "--feedback",
+    "regularization": "--c-reg and --f-target",
+}
 
 
 def _rule_option(text: str) -> tuple[str, object]:
@@ -158,8 +172,11 @@ def _rule_name(text: str) -> str:
 
 def _add_run_folder_options(p, *, resume_help: str) -> None:
     p.add_argument("--resume", action="store_true", help=resume_help)
-    p.add_argument("--overwrite", action="store_true",
-                   help="delete the run already in --out (its files and figures) and start anew")  # fmt: skip
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="delete the run already in --out (its files and figures) and start anew",
+    )
     p.add_argument("--no-plots", action="store_true", help="do not draw the PNG figures")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -173,67 +190,147 @@ def _add_train_parser(sub) -> None:
         "to --out. NEST's tutorials: `eprop-jax nest`; Miconi's DNMS: `eprop-jax dnms`.",
     )
     p.add_argument("task", choices=sorted(task_lib.TASKS), help="the task to learn")
-    p.add_argument("--rule", type=_rule_name, default="eprop", metavar="RULE",
-                   help=f"learning rule: {', '.join(sorted(RULES))}, or package.module:factory "
-                   "(default: eprop)")  # fmt: skip
-    p.add_argument("--rule-option", type=_rule_option, action="append", default=[],
-                   metavar="KEY=VALUE",
-                   help="rule factory argument, e.g. --rule-option truncation=50 for tbptt")  # fmt: skip
-    p.add_argument("--feedback", choices=FEEDBACKS,
-                   help="e-prop learning-signal feedback (default: random; rules without a "
-                   "feedback choice, bptt and tbptt, refuse it)")  # fmt: skip
     p.add_argument(
-        "--iterations", type=_integer(1), help="training iterations (default: task preset)"
+        "--rule",
+        type=_rule_name,
+        default="eprop",
+        metavar="RULE",
+        help=f"learning rule: {', '.join(sorted(RULES))}, or package.module:factory "
+        "(default: eprop)",
     )
-    p.add_argument("--batch-size", type=_integer(1), help="trials per batch (default: task preset)")
-    p.add_argument("--learning-rate", type=_POSITIVE, help="Adam step size (default: 5e-3)")
-    p.add_argument("--lr-decay", type=_number(0.0, 1.0),
-                   help="multiply the learning rate by this (in (0, 1]) every --lr-decay-every "
-                   "iterations (default: 0.7 for evidence accumulation, else 1 = constant)")  # fmt: skip
+    p.add_argument(
+        "--rule-option",
+        type=_rule_option,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="rule factory argument, e.g. --rule-option truncation=50 for tbptt",
+    )
+    p.add_argument(
+        "--feedback",
+        choices=FEEDBACKS,
+        help="e-prop learning-signal feedback (default: random; rules without a "
+        "feedback choice, bptt and tbptt, refuse it)",
+    )
+    p.add_argument(
+        "--iterations",
+        type=_integer(1),
+        help=f"training iterations (default: {_preset('iterations')})",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=_integer(1),
+        help=f"trials per batch (default: {_preset('batch_size')})",
+    )
+    p.add_argument(
+        "--learning-rate",
+        type=_POSITIVE,
+        help=f"Adam step size (default: {_preset('learning_rate')})",
+    )
+    p.add_argument(
+        "--lr-decay",
+        type=_number(0.0, 1.0),
+        help="multiply the learning rate by this (in (0, 1]) every --lr-decay-every "
+        f"iterations (default: {_preset('lr_decay')}; 1 = constant)",
+    )
     p.add_argument("--lr-decay-every", type=_integer(1), default=100, help="(default: 100)")
     p.add_argument("--seed", type=_integer(0), default=0, help="random seed (default: 0)")
     p.add_argument(
         "--out", type=Path, help="output directory (default: runs/TASK-RULE-FEEDBACK-sSEED)"
     )
-    p.add_argument("--dt", type=_POSITIVE,
-                   help="time step in ms of both the task and the network (default: 1)")  # fmt: skip
-    p.add_argument("--c-reg", type=_NON_NEGATIVE,
-                   help="firing-rate regularisation strength (default: 2)")  # fmt: skip
-    p.add_argument("--f-target", type=_POSITIVE, default=10.0,
-                   help="target firing rate in Hz (default: 10)")  # fmt: skip
-    p.add_argument("--weight-bounds", type=_FINITE, nargs=2, metavar=("W_MIN", "W_MAX"),
-                   help="clip w_in, w_rec and w_out to [W_MIN, W_MAX] after every step")  # fmt: skip
-    p.add_argument("--feedback-std", type=_POSITIVE,
-                   help="std of the random feedback matrix (default: 1 for evidence accumulation, "
-                   "else 1/sqrt(n_rec))")  # fmt: skip
-    p.add_argument("--eval-interval", type=_integer(0), default=25,
-                   help="evaluate on fresh batches every N iterations, 0 = never (default: 25)")  # fmt: skip
-    p.add_argument("--eval-batches", type=_integer(1), default=4,
-                   help="batches per evaluation (default: 4)")  # fmt: skip
-    p.add_argument("--target-error", type=_number(0.0, 1.0, high_open=True),
-                   help="stop once the evaluation recall error is below this (default: 0.07 for "
-                   "evidence accumulation)")  # fmt: skip
-    p.add_argument("--checkpoint-interval", type=_integer(1), default=50,
-                   help="write checkpoint.npz every N iterations (default: 50)")  # fmt: skip
-    p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
-                   help="(default: float32; float64 switches on JAX's x64 mode)")  # fmt: skip
-    p.add_argument("--check-finite", action="store_true",
-                   help="check inputs, weights and gradients for NaN/inf inside the compiled step "
-                   "and stop naming the first one (slower)")  # fmt: skip
-    p.add_argument("--data-parallel", action="store_true",
-                   help="split every batch over all visible devices (GPUs, or hosts after "
-                   "jax.distributed.initialize)")  # fmt: skip
+    p.add_argument(
+        "--dt", type=_POSITIVE, help="time step in ms of both the task and the network (default: 1)"
+    )
+    p.add_argument(
+        "--c-reg",
+        type=_NON_NEGATIVE,
+        help=f"firing-rate regularisation strength (default: {_preset('c_reg')})",
+    )
+    p.add_argument(
+        "--f-target", type=_POSITIVE, default=10.0, help="target firing rate in Hz (default: 10)"
+    )
+    p.add_argument(
+        "--weight-bounds",
+        type=_FINITE,
+        nargs=2,
+        metavar=("W_MIN", "W_MAX"),
+        help="clip w_in, w_rec and w_out to [W_MIN, W_MAX] after every step",
+    )
+    p.add_argument(
+        "--feedback-std",
+        type=_POSITIVE,
+        help="std of the random feedback matrix (default: "
+        f"{_preset('feedback_std')}; none = 1/sqrt(n_rec))",
+    )
+    p.add_argument(
+        "--eval-interval",
+        type=_integer(0),
+        default=25,
+        help="evaluate on fresh batches every N iterations, 0 = never (default: 25)",
+    )
+    p.add_argument(
+        "--eval-batches", type=_integer(1), default=4, help="batches per evaluation (default: 4)"
+    )
+    p.add_argument(
+        "--target-error",
+        type=_number(0.0, 1.0, high_open=True),
+        help="stop once the evaluation recall error is below this (default: "
+        f"{_preset('target_error')})",
+    )
+    p.add_argument(
+        "--checkpoint-interval",
+        type=_integer(1),
+        default=50,
+        help="write checkpoint.npz every N iterations (default: 50)",
+    )
+    p.add_argument(
+        "--dtype",
+        choices=("float32", "float64"),
+        default="float32",
+        help="(default: float32; float64 switches on JAX's x64 mode)",
+    )
+    p.add_argument(
+        "--check-finite",
+        action="store_true",
+        help="check inputs, weights and gradients for NaN/inf inside the compiled step "
+        "and stop naming the first one (slower)",
+    )
+    p.add_argument(
+        "--data-parallel",
+        action="store_true",
+        help="split every batch over all visible devices (GPUs, or hosts after "
+        "jax.distributed.initialize)",
+    )
     for name, (kind, text) in NETWORK_OPTIONS.items():
         p.add_argument(f"--{name.replace('_', '-')}", type=kind, dest=f"net_{name}", help=text)
-    p.add_argument("--surrogate", choices=sorted(SURROGATES), dest="net_surrogate_shape",
-                   help="pseudo-derivative shape (default: piecewise_linear)")  # fmt: skip
-    p.add_argument("--task-option", type=_task_option, action="append", default=[],
-                   metavar="KEY=VALUE",
-                   help="task generator argument, e.g. --task-option word=hello or n_cues=5 "
-                   "(the time step is --dt)")  # fmt: skip
-    _add_run_folder_options(p, resume_help="continue the run in --out from its checkpoint, bit "
-                            "for bit (only --iterations, --eval-interval, --checkpoint-interval "
-                            "and --check-finite may change)")  # fmt: skip
+    p.add_argument(
+        "--surrogate",
+        choices=sorted(SURROGATES),
+        dest="net_surrogate_shape",
+        help="pseudo-derivative shape (default: piecewise_linear)",
+    )
+    p.add_argument(
+        "--data",
+        type=Path,
+        metavar="DIR",
+        help="local folder of a dataset task (nmnist: the unpacked N-MNIST folder with Train/ "
+        "and Test/); the same as --task-option data_dir=DIR",
+    )
+    p.add_argument(
+        "--task-option",
+        type=_task_option,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="task generator argument, e.g. --task-option word=hello or n_cues=5 "
+        "(the time step is --dt)",
+    )
+    _add_run_folder_options(
+        p,
+        resume_help="continue the run in --out from its checkpoint, bit "
+        "for bit (only --iterations, --eval-interval, --checkpoint-interval "
+        "and --check-finite may change)",
+    )
 
 
 NEST_DEFAULT_ITERATIONS = {"evidence_accumulation": 50}  # the v3.10 scripts; others: 200
@@ -248,18 +345,25 @@ def _add_nest_parser(sub) -> None:
         "metrics.jsonl, weights and learning_curve.png to --out.",
     )
     p.add_argument("task", choices=sorted(task_lib.TASKS), help="the tutorial")
-    p.add_argument("--iterations", type=_integer(1),
-                   help="training iterations (default: the script's, 50 for evidence "
-                   "accumulation, else 200)")  # fmt: skip
+    p.add_argument(
+        "--iterations",
+        type=_integer(1),
+        help="training iterations (default: the script's, 50 for evidence accumulation, else 200)",
+    )
     p.add_argument(
         "--batch-size", type=_integer(1), help="sequences per iteration (default: the script's)"
     )
     p.add_argument("--seed", type=_integer(0), default=1, help="NEST's rng_seed (default: 1)")
-    p.add_argument("--dtype", choices=("float32", "float64"), default="float64",
-                   help="(default: float64, NEST's precision; switches on JAX's x64 mode)")  # fmt: skip
+    p.add_argument(
+        "--dtype",
+        choices=("float32", "float64"),
+        default="float64",
+        help="(default: float64, NEST's precision; switches on JAX's x64 mode)",
+    )
     p.add_argument("--out", type=Path, help="output directory (default: runs/TASK-nest-sSEED)")
-    _add_run_folder_options(p, resume_help="refused: NEST mode trains in one compiled call and "
-                            "keeps no checkpoint")  # fmt: skip
+    _add_run_folder_options(
+        p, resume_help="refused: NEST mode trains in one compiled call and keeps no checkpoint"
+    )
 
 
 def _add_dnms_parser(sub) -> None:
@@ -270,21 +374,45 @@ def _add_dnms_parser(sub) -> None:
         "on the delayed non-match-to-sample task (eprop_jax.miconi). Writes config.json, "
         "metrics.jsonl, checkpoint.npz, traces, summary.json and PNG figures to --out.",
     )
-    p.add_argument("--groups", "--iterations", type=_integer(1), default=2000, dest="groups",
-                   help="groups of 4 trials (AA, AB, BA, BB) to train (default: 2000)")  # fmt: skip
-    p.add_argument("--networks", type=_integer(1), default=1,
-                   help="independent networks trained at once, vmapped (default: 1)")  # fmt: skip
-    p.add_argument("--chunk-groups", type=_integer(1), default=50,
-                   help="groups per compiled call; metrics and checkpoint after each (default: 50)")  # fmt: skip
+    p.add_argument(
+        "--groups",
+        "--iterations",
+        type=_integer(1),
+        default=2000,
+        dest="groups",
+        help="groups of 4 trials (AA, AB, BA, BB) to train (default: 2000)",
+    )
+    p.add_argument(
+        "--networks",
+        type=_integer(1),
+        default=1,
+        help="independent networks trained at once, vmapped (default: 1)",
+    )
+    p.add_argument(
+        "--chunk-groups",
+        type=_integer(1),
+        default=50,
+        help="groups per compiled call; metrics and checkpoint after each (default: 50)",
+    )
     p.add_argument("--dense", action="store_true", help="dense recurrent weights (default: p=0.1)")
-    p.add_argument("--ab-baseline-bug", action="store_true",
-                   help="reproduce the ANNarchy notebook's bug: AB's reward baseline tracks BA's")  # fmt: skip
+    p.add_argument(
+        "--ab-baseline-bug",
+        action="store_true",
+        help="reproduce the ANNarchy notebook's bug: AB's reward baseline tracks BA's",
+    )
     p.add_argument("--seed", type=_integer(0), default=0, help="random seed (default: 0)")
-    p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
-                   help="(default: float32; float64 switches on JAX's x64 mode)")  # fmt: skip
+    p.add_argument(
+        "--dtype",
+        choices=("float32", "float64"),
+        default="float32",
+        help="(default: float32; float64 switches on JAX's x64 mode)",
+    )
     p.add_argument("--out", type=Path, help="output directory (default: runs/dnms-miconi-sSEED)")
-    _add_run_folder_options(p, resume_help="continue the run in --out from its last chunk, bit "
-                            "for bit (only --groups and --chunk-groups may change)")  # fmt: skip
+    _add_run_folder_options(
+        p,
+        resume_help="continue the run in --out from its last chunk, bit "
+        "for bit (only --groups and --chunk-groups may change)",
+    )
 
 
 def _nest(args) -> int:
@@ -300,25 +428,33 @@ def _nest(args) -> int:
     def on_iteration(iteration: int, loss: float) -> None:
         nonlocal bar
         if bar is None:
-            bar = tqdm(total=iterations, desc=f"{args.task} [NEST mode]",
-                       disable=args.no_progress)  # fmt: skip
+            bar = tqdm(total=iterations, desc=f"{args.task} [NEST mode]", disable=args.no_progress)
         bar.set_postfix(loss=f"{loss:.4g}")
         bar.n = min(iteration + 1, iterations)
         bar.refresh()
 
     try:
         summary = nest.train_nest_tutorial(
-            args.task, iterations, args.batch_size, args.seed, out, dtype=args.dtype,
+            args.task,
+            iterations,
+            args.batch_size,
+            args.seed,
+            out,
+            dtype=args.dtype,
             validate_every=10 if classification else None,
-            test_iterations=4 if classification else 0, callback=on_iteration,
-            resume=args.resume, overwrite=args.overwrite,
-        )  # fmt: skip
+            test_iterations=4 if classification else 0,
+            callback=on_iteration,
+            resume=args.resume,
+            overwrite=args.overwrite,
+        )
     finally:
         if bar is not None:
             bar.close()
-    print(f"done: {summary['iterations']} iterations in NEST mode, "
-          f"{summary['seconds_per_iteration']:.3f} s/iteration; "
-          f"final loss {summary['final_loss']:.6g}")  # fmt: skip
+    print(
+        f"done: {summary['iterations']} iterations in NEST mode, "
+        f"{summary['seconds_per_iteration']:.3f} s/iteration; "
+        f"final loss {summary['final_loss']:.6g}"
+    )
     if not args.no_plots:
         from .plotting import plot_run
 
@@ -330,18 +466,29 @@ def _nest(args) -> int:
 def _dnms(args) -> int:
     from .miconi import MiconiConfig, train_dnms
 
-    config = MiconiConfig(dense=args.dense, ab_baseline_bug=args.ab_baseline_bug,
-                          dtype=args.dtype)  # fmt: skip
+    config = MiconiConfig(dense=args.dense, ab_baseline_bug=args.ab_baseline_bug, dtype=args.dtype)
     out = args.out or Path("runs") / f"dnms-miconi-s{args.seed}"
-    summary = train_dnms(config, args.groups, out, seed=args.seed, n_networks=args.networks,
-                         chunk_groups=args.chunk_groups, progress=not args.no_progress,
-                         figures=not args.no_plots, resume=args.resume,
-                         overwrite=args.overwrite)  # fmt: skip
+    summary = train_dnms(
+        config,
+        args.groups,
+        out,
+        seed=args.seed,
+        n_networks=args.networks,
+        chunk_groups=args.chunk_groups,
+        progress=not args.no_progress,
+        figures=not args.no_plots,
+        resume=args.resume,
+        overwrite=args.overwrite,
+    )
     reached = summary["trials_to_criterion"]
-    print(f"done: {summary['groups']} groups x {summary['n_networks']} network(s), "
-          f"{summary['groups_per_second']:.1f} network-groups/s")  # fmt: skip
-    print("trials to criterion (95% of 100 trials with error < 1 / < 0.5):",
-          json.dumps({"1": reached["1"], "0.5": reached["0.5"]}))  # fmt: skip
+    print(
+        f"done: {summary['groups']} groups x {summary['n_networks']} network(s), "
+        f"{summary['groups_per_second']:.1f} network-groups/s"
+    )
+    print(
+        "trials to criterion (95% of 100 trials with error < 1 / < 0.5):",
+        json.dumps({"1": reached["1"], "0.5": reached["0.5"]}),
+    )
     print("test error without perturbation:", json.dumps(summary["test_error_mean"]))
     print(f"outputs in {out}")
     return 0
@@ -352,39 +499,66 @@ def _train(args) -> int:
 
     has_feedback = takes_feedback(resolve_rule(args.rule))
     if args.feedback not in (None, "symmetric") and not has_feedback:
-        raise ValueError(f"--feedback {args.feedback}: rule {args.rule!r} has no feedback choice "
-                         "(it uses the readout weights exactly); leave --feedback out.")  # fmt: skip
+        raise ValueError(
+            f"--feedback {args.feedback}: rule {args.rule!r} has no feedback choice "
+            "(it uses the readout weights exactly); leave --feedback out."
+        )
     feedback = (args.feedback or "random") if has_feedback else "symmetric"
     if args.feedback_std is not None and feedback != "random":
-        raise ValueError(f"--feedback-std applies to random feedback only; the run uses {feedback} "
-                         "feedback.")  # fmt: skip
+        raise ValueError(
+            f"--feedback-std applies to random feedback only; the run uses {feedback} feedback."
+        )
     if args.target_error is not None and args.task not in task_lib.CLASSIFICATION_TASKS:
-        raise ValueError(f"--target-error applies to classification tasks "
-                         f"({', '.join(sorted(task_lib.CLASSIFICATION_TASKS))}) only; {args.task} "
-                         "is a regression task.")  # fmt: skip
+        raise ValueError(
+            f"--target-error applies to classification tasks "
+            f"({', '.join(sorted(task_lib.CLASSIFICATION_TASKS))}) only; {args.task} "
+            "is a regression task."
+        )
     network = {k[4:]: v for k, v in vars(args).items() if k.startswith("net_") and v is not None}
     task_options = dict(args.task_option)
+    if args.data is not None:
+        if "data_dir" not in inspect.signature(task_lib.get_task(args.task)).parameters:
+            raise ValueError(
+                f"--data applies to dataset tasks only; {args.task} generates its trials."
+            )
+        task_options["data_dir"] = str(args.data)
     if args.dt is not None:
         network["dt"] = task_options["dt"] = args.dt
     config = TrainConfig(
-        task=args.task, rule=args.rule, feedback=feedback,
-        rule_options=dict(args.rule_option), iterations=args.iterations,
-        batch_size=args.batch_size, learning_rate=args.learning_rate, lr_decay=args.lr_decay,
-        lr_decay_every=args.lr_decay_every, seed=args.seed,
-        c_reg=args.c_reg, f_target=args.f_target, feedback_std=args.feedback_std,
+        task=args.task,
+        rule=args.rule,
+        feedback=feedback,
+        rule_options=dict(args.rule_option),
+        iterations=args.iterations,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        lr_decay=args.lr_decay,
+        lr_decay_every=args.lr_decay_every,
+        seed=args.seed,
+        c_reg=args.c_reg,
+        f_target=args.f_target,
+        feedback_std=args.feedback_std,
         weight_bounds=tuple(args.weight_bounds) if args.weight_bounds else None,
-        eval_interval=args.eval_interval, eval_batches=args.eval_batches,
-        target_error=args.target_error, checkpoint_interval=args.checkpoint_interval,
-        network=network, task_options=task_options, dtype=args.dtype,
-        data_parallel=args.data_parallel, check_finite=args.check_finite,
-    )  # fmt: skip
+        eval_interval=args.eval_interval,
+        eval_batches=args.eval_batches,
+        target_error=args.target_error,
+        checkpoint_interval=args.checkpoint_interval,
+        network=network,
+        task_options=task_options,
+        dtype=args.dtype,
+        data_parallel=args.data_parallel,
+        check_finite=args.check_finite,
+    )
     rule_tag = args.rule.replace(":", "_")
     out = args.out or Path("runs") / f"{args.task}-{rule_tag}-{feedback}-s{args.seed}"
-    result = train(config, out, resume=args.resume, overwrite=args.overwrite,
-                   progress=not args.no_progress)  # fmt: skip
+    result = train(
+        config, out, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress
+    )
     final = result.metrics[-1] if result.metrics else {}
-    print(f"done: {result.iterations_done} iterations, {result.seconds_per_iteration:.3f} s/iteration"
-          + (" (stopped early: target error reached)" if result.stopped_early else ""))  # fmt: skip
+    print(
+        f"done: {result.iterations_done} iterations, {result.seconds_per_iteration:.3f} s/iteration"
+        + (" (stopped early: target error reached)" if result.stopped_early else "")
+    )
     shown = {
         k: final[k] for k in ("loss", "accuracy", "eval_recall_error", "rate_hz") if k in final
     }
@@ -424,22 +598,29 @@ def _compare(args) -> int:
         if window < 1:
             raise ValueError(f"--truncation must be >= 1 step; got {window}.")
     if args.run is not None:
-        config = dataclasses.replace(load_config(args.run / "config.json"),
-                                     batch_size=args.batch_size, data_parallel=False)  # fmt: skip
+        config = dataclasses.replace(
+            load_config(args.run / "config.json"), batch_size=args.batch_size, data_parallel=False
+        )
         task = config.task
     else:
         task = args.task or "evidence_accumulation"
-        config = TrainConfig(task=task, batch_size=args.batch_size, seed=args.seed,
-                             network={"n_rec": args.n_rec} if args.n_rec else {})  # fmt: skip
+        config = TrainConfig(
+            task=task,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            network={"n_rec": args.n_rec} if args.n_rec else {},
+        )
     exp = build(config)
     reg = rate_regularization(exp.config.c_reg, exp.config.f_target)
     key = jax.random.key(args.seed)
-    weights = init_weights(exp.net, jax.random.fold_in(key, 2), dtype=exp.dtype,
-                           feedback_std=exp.config.feedback_std)  # fmt: skip
+    weights = init_weights(
+        exp.net, jax.random.fold_in(key, 2), dtype=exp.dtype, feedback_std=exp.config.feedback_std
+    )
     where = "the initial weights"
     if args.run is not None:
-        weights, _, iteration, _ = load_checkpoint(args.run / "checkpoint.npz", weights,
-                                                exp.optimizer.init(weights))  # fmt: skip
+        weights, _, iteration, _ = load_checkpoint(
+            args.run / "checkpoint.npz", weights, exp.optimizer.init(weights)
+        )
         where = f"the weights of {args.run} after {iteration} iterations"
     common = {"loss": exp.loss, "regularization": reg}
     reference = make_rule("bptt", exp.net, **common)
@@ -456,12 +637,23 @@ def _compare(args) -> int:
     batches = (exp.sample(jax.random.fold_in(key, 100 + b)) for b in range(args.batches))
     table = mean_alignment(rules, weights, batches, reference=reference, key=key)
     if args.json:
-        print(json.dumps({"task": task, "batches": args.batches,
-                          "batch_size": exp.config.batch_size, "weights": where,
-                          "alignment": table}, indent=2))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "task": task,
+                    "batches": args.batches,
+                    "batch_size": exp.config.batch_size,
+                    "weights": where,
+                    "alignment": table,
+                },
+                indent=2,
+            )
+        )
     else:
-        print(f"gradient alignment with BPTT, {task}, mean ± std over {args.batches} batch(es) "
-              f"of {exp.config.batch_size} at {where}")  # fmt: skip
+        print(
+            f"gradient alignment with BPTT, {task}, mean ± std over {args.batches} batch(es) "
+            f"of {exp.config.batch_size} at {where}"
+        )
         print(format_alignment(table))
     return 0
 
@@ -475,9 +667,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_parser(sub)
     _add_nest_parser(sub)
     _add_dnms_parser(sub)
-    p = sub.add_parser("plot", help="redraw the figures of a run folder",
-                       description="Redraw all PNG figures of a run folder (train, nest or dnms) "
-                       "from its files.")  # fmt: skip
+    p = sub.add_parser(
+        "plot",
+        help="redraw the figures of a run folder",
+        description="Redraw all PNG figures of a run folder (train, nest or dnms) from its files.",
+    )
     p.add_argument("dir", type=Path, help="a folder written by eprop-jax train, nest or dnms")
     p = sub.add_parser(
         "compare",
@@ -486,26 +680,48 @@ def build_parser() -> argparse.ArgumentParser:
         "weight matrix, mean and standard deviation over several batches, at the initial weights "
         "or those of a training run.",
     )
-    p.add_argument("task", nargs="?", choices=sorted(task_lib.TASKS),
-                   help="the task (default: evidence_accumulation, or --run's task)")  # fmt: skip
-    p.add_argument("--run", type=Path, metavar="DIR",
-                   help="compare at the weights of a training run (DIR/checkpoint.npz) instead of "
-                   "the initial weights")  # fmt: skip
-    p.add_argument("--rule", type=_rule_name, action="append", default=[], metavar="RULE",
-                   help="also compare this rule (a name or package.module:factory); repeatable")  # fmt: skip
-    p.add_argument("--truncation", type=_integer(1), action="append", metavar="K",
-                   help="also compare truncated BPTT with a window of K steps; repeatable "
-                   "(default: 20)")  # fmt: skip
-    p.add_argument("--batches", type=_integer(1), default=4,
-                   help="batches to average over (default: 4)")  # fmt: skip
-    p.add_argument("--batch-size", type=_integer(1), default=8,
-                   help="trials per batch (default: 8)")  # fmt: skip
+    p.add_argument(
+        "task",
+        nargs="?",
+        choices=sorted(task_lib.TASKS),
+        help="the task (default: evidence_accumulation, or --run's task)",
+    )
+    p.add_argument(
+        "--run",
+        type=Path,
+        metavar="DIR",
+        help="compare at the weights of a training run (DIR/checkpoint.npz) instead of "
+        "the initial weights",
+    )
+    p.add_argument(
+        "--rule",
+        type=_rule_name,
+        action="append",
+        default=[],
+        metavar="RULE",
+        help="also compare this rule (a name or package.module:factory); repeatable",
+    )
+    p.add_argument(
+        "--truncation",
+        type=_integer(1),
+        action="append",
+        metavar="K",
+        help="also compare truncated BPTT with a window of K steps; repeatable (default: 20)",
+    )
+    p.add_argument(
+        "--batches", type=_integer(1), default=4, help="batches to average over (default: 4)"
+    )
+    p.add_argument(
+        "--batch-size", type=_integer(1), default=8, help="trials per batch (default: 8)"
+    )
     p.add_argument("--n-rec", type=_integer(1), help="recurrent neurons (default: task preset)")
     p.add_argument("--seed", type=_integer(0), default=0)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p = sub.add_parser("bench", add_help=False,
-                       help="speed and memory benchmark, one JSON line per measurement "
-                       "(`eprop-jax bench --help`)")  # fmt: skip
+    p = sub.add_parser(
+        "bench",
+        add_help=False,
+        help="speed and memory benchmark, one JSON line per measurement (`eprop-jax bench --help`)",
+    )
     p.add_argument("bench_args", nargs=argparse.REMAINDER)
     return parser
 
@@ -521,11 +737,15 @@ def _old_spelling(argv: list[str]) -> str | None:
     if argv[:1] != ["train"]:
         return None
     if "dnms" in argv[1:2]:
-        return ("DNMS has its own command now: eprop-jax dnms [--groups N] [--networks N] ... "
-                "(see eprop-jax dnms --help)")  # fmt: skip
+        return (
+            "DNMS has its own command now: eprop-jax dnms [--groups N] [--networks N] ... "
+            "(see eprop-jax dnms --help)"
+        )
     if "--nest-compatible" in argv:
-        return ("NEST mode has its own command now: eprop-jax nest TASK [--iterations N] ... "
-                "(see eprop-jax nest --help)")  # fmt: skip
+        return (
+            "NEST mode has its own command now: eprop-jax nest TASK [--iterations N] ... "
+            "(see eprop-jax nest --help)"
+        )
     return None
 
 
@@ -553,8 +773,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:  # --help (0) or a parse error, already printed in one line
         return exit_.code if isinstance(exit_.code, int) else 0
     if extra:
-        print(f"eprop-jax {args.command}: error: unrecognized arguments: {' '.join(extra)} "
-              f"(see eprop-jax {args.command} --help)", file=sys.stderr)  # fmt: skip
+        print(
+            f"eprop-jax {args.command}: error: unrecognized arguments: {' '.join(extra)} "
+            f"(see eprop-jax {args.command} --help)",
+            file=sys.stderr,
+        )
         return 2
     if getattr(args, "dtype", None) == "float64":
         import jax

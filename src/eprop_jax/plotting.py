@@ -823,8 +823,9 @@ def plot_dnms_rewards(
         trial_group = (np.arange(window, errors.shape[1] + 1)) / 4.0
         for threshold, style in ((1.0, "-"), (0.5, "--")):
             frac = _sliding_fraction((errors < threshold).astype(float), window).mean(axis=0)
-            bottom.plot(trial_group, frac, color="k", ls=style, lw=1.2,
-                        label=f"error < {threshold:g}")  # fmt: skip
+            bottom.plot(
+                trial_group, frac, color="k", ls=style, lw=1.2, label=f"error < {threshold:g}"
+            )
         bottom.legend(fontsize=8, loc="lower right")
     bottom.axhline(0.95, color="0.5", ls=":", lw=1.0)
     bottom.set_ylim(-0.02, 1.02)
@@ -889,8 +890,9 @@ def plot_dnms_traces(
             ax.text((start + stop) / 2 * dt, 1.08, letter, ha="center", va="center", fontsize=9)
         sign = 1.0 if name[0] != name[1] else -1.0
         window = t[n_steps - response_steps :]
-        ax.plot(window, np.full(window.shape, sign * target), color="k", ls="--", lw=1.3,
-                label="target")  # fmt: skip
+        ax.plot(
+            window, np.full(window.shape, sign * target), color="k", ls="--", lw=1.3, label="target"
+        )
         ax.plot(t, b[k], color="0.6", lw=1.1, label="before")
         ax.plot(t, a[k], color="tab:blue", lw=1.3, label="after")
         ax.set_title(name, fontsize=10)

@@ -49,8 +49,17 @@ CHECKPOINT = "checkpoint.npz"
 PREVIOUS_CHECKPOINT = "checkpoint.prev.npz"
 LOCK = ".lock"
 
-_RUN_FILES = ("config.json", "metrics.jsonl", "summary.json", "checkpoint*.npz", "weights_*.npz",
-              "snapshot_*.npz", "traces.npz", "*.png", ".tmp-*")  # fmt: skip
+_RUN_FILES = (
+    "config.json",
+    "metrics.jsonl",
+    "summary.json",
+    "checkpoint*.npz",
+    "weights_*.npz",
+    "snapshot_*.npz",
+    "traces.npz",
+    "*.png",
+    ".tmp-*",
+)
 """Glob patterns of the files a run writes (removed by ``overwrite``)."""
 
 
@@ -182,8 +191,11 @@ def read_metrics(path: str | Path, api: str = "read_metrics") -> list[dict]:
             records.append(json.loads(line))
         except json.JSONDecodeError:
             if number == len(lines):
-                warnings.warn(f"{path}: dropped the truncated last line {number} (an interrupted "
-                              "write)", RunDirWarning, stacklevel=2)  # fmt: skip
+                warnings.warn(
+                    f"{path}: dropped the truncated last line {number} (an interrupted write)",
+                    RunDirWarning,
+                    stacklevel=2,
+                )
                 break
             raise RunDirError(
                 f"`{api}`: {path} line {number} is not JSON; the file is damaged."
@@ -279,8 +291,10 @@ class RunDir:
         """
         bad = non_finite(arrays)
         if bad:
-            raise RunDirError(f"`{self.api}`: refusing to write a checkpoint holding NaN/inf "
-                              f"(in {', '.join(bad)}).")  # fmt: skip
+            raise RunDirError(
+                f"`{self.api}`: refusing to write a checkpoint holding NaN/inf "
+                f"(in {', '.join(bad)})."
+            )
         newest = self.path / CHECKPOINT
         fd, name = tempfile.mkstemp(prefix=f".tmp-{CHECKPOINT}.", dir=self.path)
         os.close(fd)
@@ -324,13 +338,18 @@ class RunDir:
                 problems.append(str(err).removeprefix(f"`{self.api}`: "))
                 continue
             if problems:
-                warnings.warn(f"{problems[0]} Resuming from the previous checkpoint {path}.",
-                              RunDirWarning, stacklevel=2)  # fmt: skip
+                warnings.warn(
+                    f"{problems[0]} Resuming from the previous checkpoint {path}.",
+                    RunDirWarning,
+                    stacklevel=2,
+                )
             return arrays
         if not problems:
             raise RunDirError(f"`{self.api}`: there is no checkpoint to resume in {self.path}.")
-        raise RunDirError(f"`{self.api}`: {' '.join(problems)} No usable checkpoint is left; start "
-                          "again with --overwrite.")  # fmt: skip
+        raise RunDirError(
+            f"`{self.api}`: {' '.join(problems)} No usable checkpoint is left; start "
+            "again with --overwrite."
+        )
 
     # -- life cycle --------------------------------------------------------------------------
     def close(self) -> None:
@@ -409,22 +428,29 @@ def open_run(
                 ) from None
             saved_kind = run_kind(saved)
             if saved_kind != kind:
-                raise RunDirError(f"`{api}`: cannot resume: {path} holds a {saved_kind} run, not a "
-                                  f"{kind} run.")  # fmt: skip
+                raise RunDirError(
+                    f"`{api}`: cannot resume: {path} holds a {saved_kind} run, not a {kind} run."
+                )
             saved = {k: v for k, v in saved.items() if k != "kind"}
             differ = config_differences(saved, config, may_change)
             if differ:
-                shown = "; ".join(f"{k}: saved {_short(saved.get(k, '<missing>'))}, now "
-                                  f"{_short(_jsonable(config).get(k, '<missing>'))}"
-                                  for k in differ[:6])  # fmt: skip
+                shown = "; ".join(
+                    f"{k}: saved {_short(saved.get(k, '<missing>'))}, now "
+                    f"{_short(_jsonable(config).get(k, '<missing>'))}"
+                    for k in differ[:6]
+                )
                 more = f" (and {len(differ) - 6} more)" if len(differ) > 6 else ""
                 allowed = ", ".join(sorted(may_change)) or "nothing"
-                raise RunDirError(f"`{api}`: cannot resume {path}: the configuration differs in "
-                                  f"{shown}{more}. Only {allowed} may change.")  # fmt: skip
+                raise RunDirError(
+                    f"`{api}`: cannot resume {path}: the configuration differs in "
+                    f"{shown}{more}. Only {allowed} may change."
+                )
         elif present:
             if not overwrite:
-                raise RunDirError(f"`{api}`: {path} already holds a run ({', '.join(present)}); "
-                                  "resume it (--resume) or replace it (--overwrite).")  # fmt: skip
+                raise RunDirError(
+                    f"`{api}`: {path} already holds a run ({', '.join(present)}); "
+                    "resume it (--resume) or replace it (--overwrite)."
+                )
             for pattern in _RUN_FILES:
                 for old in path.glob(pattern):
                     if old.is_file():

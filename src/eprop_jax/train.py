@@ -49,7 +49,7 @@ from .losses import accuracy, get_loss, masked_mean_readout, rate_regularization
 from .losses import task_loss as compute_task_loss
 from .network import Network, Weights, init_weights, network, simulate
 from .parallel import batch_mesh, batch_shardings, check_divisible, replicate
-from .rules import FEEDBACKS, make_rule, resolve_rule, takes_feedback
+from .rules import make_rule, resolve_feedback, resolve_rule, takes_feedback
 from .types import Batch
 
 #: Per-task defaults: network, loss, task options and optimisation. Anything can be overridden.
@@ -139,7 +139,7 @@ def resolve(config: TrainConfig) -> TrainConfig:
     api = "TrainConfig"
     check_choice(api, "task", config.task, tuple(task_lib.TASKS))
     factory = resolve_rule(config.rule, api)
-    check_choice(api, "feedback", config.feedback, FEEDBACKS)
+    resolve_feedback(config.feedback, api)
     check_choice(api, "dtype", config.dtype, ("float32", "float64"))
     preset = TASK_PRESETS[config.task]
     feedback = config.feedback if takes_feedback(factory) else "symmetric"
@@ -157,13 +157,14 @@ def resolve(config: TrainConfig) -> TrainConfig:
         c_reg=pick("c_reg"),
         feedback_std=pick("feedback_std"),
         lr_decay=pick("lr_decay"),
-        target_error=config.target_error if config.target_error is not None
+        target_error=config.target_error
+        if config.target_error is not None
         else preset["target_error"],
         network=_network_options(preset["network"], config.network),
         task_options=dict(config.task_options),
         rule_options=dict(config.rule_options),
         weight_bounds=None if config.weight_bounds is None else tuple(config.weight_bounds),
-    )  # fmt: skip
+    )
     _check_options(api, resolved, factory)
     if not 0 < resolved.lr_decay <= 1:
         raise ValueError(f"`{api}`: lr_decay must be in (0, 1]; got {resolved.lr_decay!r}.")
@@ -186,8 +187,10 @@ def resolve(config: TrainConfig) -> TrainConfig:
     if resolved.weight_bounds is not None:
         lo, hi = resolved.weight_bounds
         if not lo < hi:
-            raise ValueError(f"`{api}`: weight_bounds must be (w_min, w_max) with w_min < w_max; "
-                             f"got {resolved.weight_bounds!r}.")  # fmt: skip
+            raise ValueError(
+                f"`{api}`: weight_bounds must be (w_min, w_max) with w_min < w_max; "
+                f"got {resolved.weight_bounds!r}."
+            )
     if resolved.target_error is not None and not 0 < resolved.target_error < 1:
         raise ValueError(f"`{api}`: target_error must be in (0, 1); got {resolved.target_error!r}.")
     for name in ("feedback_std", "adaptive_decay"):
@@ -217,17 +220,22 @@ def _check_options(api: str, config: TrainConfig, factory) -> None:
         accepted = [k for k in params if k not in ("key", "n_batch", "dtype")]
         unknown = sorted(set(config.task_options) - set(accepted))
         if unknown:
-            raise ValueError(f"`{api}`: task {config.task!r} has no option(s) "
-                             f"{', '.join(map(repr, unknown))}; it accepts {', '.join(accepted)}.")  # fmt: skip
+            raise ValueError(
+                f"`{api}`: task {config.task!r} has no option(s) "
+                f"{', '.join(map(repr, unknown))}; it accepts {', '.join(accepted)}."
+            )
     clash = sorted(set(config.rule_options) & set(NAMED_RULE_OPTIONS))
     if clash:
         named = "; ".join(f"{k} is set by {NAMED_RULE_OPTIONS[k]}" for k in clash)
-        raise ValueError(f"`{api}`: rule_options may not set {', '.join(map(repr, clash))} "
-                         f"({named}).")  # fmt: skip
+        raise ValueError(
+            f"`{api}`: rule_options may not set {', '.join(map(repr, clash))} ({named})."
+        )
     net_dt, task_dt = config.network.get("dt"), config.task_options.get("dt")
     if net_dt is not None and task_dt is not None and net_dt != task_dt:
-        raise ValueError(f"`{api}`: one time step for task and network: network dt={net_dt!r} "
-                         f"but task_options dt={task_dt!r}.")  # fmt: skip
+        raise ValueError(
+            f"`{api}`: one time step for task and network: network dt={net_dt!r} "
+            f"but task_options dt={task_dt!r}."
+        )
     dt = net_dt if net_dt is not None else task_dt
     if dt is not None:
         if (
@@ -271,8 +279,10 @@ def build(config: TrainConfig) -> Experiment:
     try:
         probe = sample(jax.random.fold_in(seed_key, 1))
     except TypeError as err:  # a task option of the wrong type (e.g. a string for a number)
-        raise ValueError(f"`TrainConfig`: task {config.task!r} rejected task_options "
-                         f"{json.dumps(options, default=str)}: {err}") from None  # fmt: skip
+        raise ValueError(
+            f"`TrainConfig`: task {config.task!r} rejected task_options "
+            f"{json.dumps(options, default=str)}: {err}"
+        ) from None
     if frozen:
         frozen_batch = probe
 
@@ -284,22 +294,31 @@ def build(config: TrainConfig) -> Experiment:
     try:
         net = network(probe.inputs.shape[-1], n_rec, probe.targets.shape[-1], **net_options)
     except TypeError as err:  # a network option of the wrong type
-        raise ValueError(f"`TrainConfig`: network options {json.dumps(config.network, default=str)} "
-                         f"were rejected: {err}") from None  # fmt: skip
+        raise ValueError(
+            f"`TrainConfig`: network options {json.dumps(config.network, default=str)} "
+            f"were rejected: {err}"
+        ) from None
     loss = "cross_entropy" if classification else "mse"
     reg = rate_regularization(config.c_reg, config.f_target)
-    rule = make_rule(config.rule, net, loss=loss, feedback=config.feedback, regularization=reg,
-                     **config.rule_options)  # fmt: skip
+    feedback = resolve_feedback(config.feedback)  # the one place the mode is interpreted
+    rule = make_rule(
+        config.rule, net, loss=loss, feedback=feedback, regularization=reg, **config.rule_options
+    )
     learning_rate = config.learning_rate
     if config.lr_decay < 1:
         learning_rate = optax.exponential_decay(
             config.learning_rate, config.lr_decay_every, config.lr_decay, staircase=True
         )
     adam = optax.adam(learning_rate, b1=0.9, b2=0.999, eps=1e-8)
-    if config.feedback == "adaptive" and config.adaptive_decay > 0:
-        decayed = Weights(False, False, True, False, True)
-        adam = optax.adamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8,
-                           weight_decay=config.adaptive_decay, mask=decayed)  # fmt: skip
+    if feedback.decay_mask is not None and config.adaptive_decay > 0:  # Kolen-Pollack decay
+        adam = optax.adamw(
+            learning_rate,
+            b1=0.9,
+            b2=0.999,
+            eps=1e-8,
+            weight_decay=config.adaptive_decay,
+            mask=feedback.decay_mask,
+        )
     mesh = None
     if config.data_parallel:
         mesh = batch_mesh()
@@ -364,8 +383,9 @@ def make_train_step(exp: Experiment):
         grads, aux = exp.rule(weights, batch, rule_key)
         if check:
             for name, g in grads._asdict().items():
-                checkify.check(_all_finite(g),
-                               f"non-finite value (NaN/inf) in the gradient of {name}")  # fmt: skip
+                checkify.check(
+                    _all_finite(g), f"non-finite value (NaN/inf) in the gradient of {name}"
+                )
         updates, opt_state = exp.optimizer.update(grads, opt_state, weights)
         new_weights = _clip(optax.apply_updates(weights, updates), exp.config.weight_bounds)
         metrics = {
@@ -417,12 +437,17 @@ def make_recorder(exp: Experiment):
         y = traj.y[:, 0]
         prediction = jax.nn.softmax(y, axis=-1) if exp.classification else y
         return {
-            "inputs": batch.inputs[:, 0], "z": traj.z[:, 0], "v": traj.v[:, 0],
-            "threshold": traj.threshold[:, 0], "psi": traj.psi[:, 0],
-            "learning_signal": aux.learning_signal[:, 0], "y": y,
-            "target": batch.targets[:, 0], "mask": batch.mask[:, 0],
+            "inputs": batch.inputs[:, 0],
+            "z": traj.z[:, 0],
+            "v": traj.v[:, 0],
+            "threshold": traj.threshold[:, 0],
+            "psi": traj.psi[:, 0],
+            "learning_signal": aux.learning_signal[:, 0],
+            "y": y,
+            "target": batch.targets[:, 0],
+            "mask": batch.mask[:, 0],
             "error": (prediction - batch.targets[:, 0]) * batch.mask[:, 0, None],
-        }  # fmt: skip
+        }
 
     return jax.jit(record)
 
@@ -480,8 +505,9 @@ def _unflatten(path, arrays: dict, weights_template, opt_state_template, api: st
     for i, template in enumerate(templates):
         name = f"leaf_{i:04d}"
         if name not in arrays or "iteration" not in arrays:
-            raise rundir.RunDirError(f"`{api}`: {path} is not a checkpoint of this run "
-                                     f"(no {name}).")  # fmt: skip
+            raise rundir.RunDirError(
+                f"`{api}`: {path} is not a checkpoint of this run (no {name})."
+            )
         a = arrays[name]
         if a.shape != np.shape(template) or a.dtype != np.asarray(template).dtype:
             raise rundir.RunDirError(
@@ -503,8 +529,9 @@ def load_checkpoint(path: Path, weights_template, opt_state_template):
         RunDirError (a ``ValueError``): the file is missing, damaged or does not fit the templates.
     """
     arrays = rundir.load_npz(path, "load_checkpoint")
-    weights, opt_state = _unflatten(path, arrays, weights_template, opt_state_template,
-                                    "load_checkpoint")  # fmt: skip
+    weights, opt_state = _unflatten(
+        path, arrays, weights_template, opt_state_template, "load_checkpoint"
+    )
     config = json.loads(str(arrays["config"])) if "config" in arrays else {}
     return weights, opt_state, int(arrays["iteration"]), config
 
@@ -585,8 +612,15 @@ def train(
     config_dict = _config_json(exp)
     run = None
     if out_dir is not None:
-        run = rundir.open_run(out_dir, "spiking", config_dict, resume=resume, overwrite=overwrite,
-                              may_change=RUN_LENGTH_KEYS, api=api)  # fmt: skip
+        run = rundir.open_run(
+            out_dir,
+            "spiking",
+            config_dict,
+            resume=resume,
+            overwrite=overwrite,
+            may_change=RUN_LENGTH_KEYS,
+            api=api,
+        )
     try:
         return _train(exp, run, progress)
     finally:
@@ -611,13 +645,18 @@ def _train(exp: Experiment, run: rundir.RunDir | None, progress: bool) -> TrainR
         weights, opt_state = _unflatten(run.path, arrays, weights, opt_state, api)
         start = int(arrays["iteration"])
         if start > cfg.iterations:
-            raise rundir.RunDirError(f"`{api}`: cannot resume {run.path} with iterations="
-                                     f"{cfg.iterations}: it has done {start} iterations already.")  # fmt: skip
+            raise rundir.RunDirError(
+                f"`{api}`: cannot resume {run.path} with iterations="
+                f"{cfg.iterations}: it has done {start} iterations already."
+            )
         metrics = [m for m in run.read_metrics() if m.get("iteration", start) < start]
         if [m.get("iteration") for m in metrics] != list(range(start)):
-            warnings.warn(f"{run.path / 'metrics.jsonl'} lacks some of the checkpoint's {start} "
-                          "iterations; the learning curve will have gaps.", rundir.RunDirWarning,
-                          stacklevel=3)  # fmt: skip
+            warnings.warn(
+                f"{run.path / 'metrics.jsonl'} lacks some of the checkpoint's {start} "
+                "iterations; the learning curve will have gaps.",
+                rundir.RunDirWarning,
+                stacklevel=3,
+            )
     if exp.mesh is not None:
         weights, opt_state = replicate((weights, opt_state), exp.mesh)
 
@@ -630,15 +669,22 @@ def _train(exp: Experiment, run: rundir.RunDir | None, progress: bool) -> TrainR
         if start == 0:
             run.save_checkpoint(checkpoint_arrays(weights, opt_state, 0, cfg))
             run.save_npz("weights_initial.npz", weights._asdict())
-            run.save_npz("snapshot_first.npz",
-                         {**recorder(weights, record_key), "iteration": 0, "dt": exp.net.dt})  # fmt: skip
+            run.save_npz(
+                "snapshot_first.npz",
+                {**recorder(weights, record_key), "iteration": 0, "dt": exp.net.dt},
+            )
 
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=cfg.iterations, initial=start, desc=f"{cfg.task} [{cfg.rule}]",
-                   unit="it", dynamic_ncols=True)  # fmt: skip
+        bar = tqdm(
+            total=cfg.iterations,
+            initial=start,
+            desc=f"{cfg.task} [{cfg.rule}]",
+            unit="it",
+            dynamic_ncols=True,
+        )
     stopped_early = False
     saved_at = start
     lowest, warned = math.inf, False
@@ -650,16 +696,19 @@ def _train(exp: Experiment, run: rundir.RunDir | None, progress: bool) -> TrainR
             run.save_checkpoint(checkpoint_arrays(weights, opt_state, done, cfg))
             saved_at = done
 
-    def diverged(iteration: int, what: str, advice: str = " Try a smaller learning rate or "
-                 "weight bounds.") -> TrainingDiverged:  # fmt: skip
+    def diverged(
+        iteration: int, what: str, advice: str = " Try a smaller learning rate or weight bounds."
+    ) -> TrainingDiverged:
         where = ""
         if run is not None:
             try:
                 checkpoint(iteration)  # the state before the failing step, finite
             except rundir.RunDirError:
                 pass
-            where = (f"; the last finite checkpoint (after {saved_at} iterations) is "
-                     f"{run.path / rundir.CHECKPOINT}")  # fmt: skip
+            where = (
+                f"; the last finite checkpoint (after {saved_at} iterations) is "
+                f"{run.path / rundir.CHECKPOINT}"
+            )
         return TrainingDiverged(f"`{api}`: {what} at iteration {iteration}{where}.{advice}")
 
     try:
@@ -679,9 +728,13 @@ def _train(exp: Experiment, run: rundir.RunDir | None, progress: bool) -> TrainR
                 raise diverged(iteration, "the loss, the gradients or the weights became NaN/inf")
             if m["loss"] > LOSS_BLOWUP * lowest and lowest > 0 and not warned:
                 warned = True
-                warnings.warn(f"`{api}`: the loss grew from {lowest:.3g} to {m['loss']:.3g} by "
-                              f"iteration {iteration}; the run may be diverging (try a smaller "
-                              "learning rate).", RuntimeWarning, stacklevel=3)  # fmt: skip
+                warnings.warn(
+                    f"`{api}`: the loss grew from {lowest:.3g} to {m['loss']:.3g} by "
+                    f"iteration {iteration}; the run may be diverging (try a smaller "
+                    "learning rate).",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
             lowest = min(lowest, m["loss"])
             weights, opt_state = new_weights, new_opt_state
             record = {"iteration": iteration, **m, "time_s": time.perf_counter() - t_start}
@@ -689,7 +742,12 @@ def _train(exp: Experiment, run: rundir.RunDir | None, progress: bool) -> TrainR
                 record["recall_error"] = 1.0 - record["accuracy"]
             done = iteration + 1
             if evaluate is not None and (done % cfg.eval_interval == 0 or done == cfg.iterations):
-                ev = {k: v.item() for k, v in jax.device_get(evaluate(weights, jax.random.fold_in(eval_key, iteration))).items()}  # fmt: skip
+                ev = {
+                    k: v.item()
+                    for k, v in jax.device_get(
+                        evaluate(weights, jax.random.fold_in(eval_key, iteration))
+                    ).items()
+                }
                 if exp.classification:
                     ev["eval_recall_error"] = 1.0 - ev["eval_accuracy"]
                 record.update(ev)
@@ -706,8 +764,12 @@ def _train(exp: Experiment, run: rundir.RunDir | None, progress: bool) -> TrainR
                         shown["eval_err"] = f"{record['eval_recall_error']:.3f}"
                 bar.set_postfix(shown, refresh=False)
                 bar.update(1)
-            if (exp.classification and cfg.target_error is not None and done < cfg.iterations
-                    and record.get("eval_recall_error", 1.0) < cfg.target_error):  # fmt: skip
+            if (
+                exp.classification
+                and cfg.target_error is not None
+                and done < cfg.iterations
+                and record.get("eval_recall_error", 1.0) < cfg.target_error
+            ):
                 stopped_early = True
                 checkpoint(done)
                 break
@@ -719,8 +781,10 @@ def _train(exp: Experiment, run: rundir.RunDir | None, progress: bool) -> TrainR
     per_iteration = elapsed / max(done - start, 1)
     if run is not None:
         run.save_npz("weights_final.npz", weights._asdict())
-        run.save_npz("snapshot_last.npz",
-                     {**recorder(weights, record_key), "iteration": done, "dt": exp.net.dt})  # fmt: skip
+        run.save_npz(
+            "snapshot_last.npz",
+            {**recorder(weights, record_key), "iteration": done, "dt": exp.net.dt},
+        )
         summary = {
             "iterations_done": done,
             "stopped_early": stopped_early,

@@ -590,7 +590,9 @@ def trials_to_criterion(
     """
     below = (np.asarray(errors, np.float64) < threshold).astype(np.int64)
     if below.ndim != 1:
-        raise ValueError(f"`trials_to_criterion`: expected errors of shape (n_trials,), got {below.shape}.")  # fmt: skip
+        raise ValueError(
+            f"`trials_to_criterion`: expected errors of shape (n_trials,), got {below.shape}."
+        )
     if below.size < window:
         return None
     counts = np.convolve(below, np.ones(window, np.int64), mode="valid")  # trials t-window..t-1

@@ -89,29 +89,40 @@ RUN_LENGTH_KEYS = ("groups", "chunk_groups")
 def _checkpoint_arrays(states: miconi.TrainState) -> dict:
     w = states.weights
     return {
-        "w_in": w.w_in, "w_rec": w.w_rec, "mask": w.mask, "xbar": states.xbar,
-        "baseline": states.baseline, "group": np.asarray(states.group)[0],
-    }  # fmt: skip
+        "w_in": w.w_in,
+        "w_rec": w.w_rec,
+        "mask": w.mask,
+        "xbar": states.xbar,
+        "baseline": states.baseline,
+        "group": np.asarray(states.group)[0],
+    }
 
 
 def _states_from(arrays: dict, template: miconi.TrainState, path, api: str) -> miconi.TrainState:
     """A checkpoint's arrays as :class:`~eprop_jax.miconi.TrainState` shaped like ``template``."""
-    fields = {"w_in": template.weights.w_in, "w_rec": template.weights.w_rec,
-              "mask": template.weights.mask, "xbar": template.xbar,
-              "baseline": template.baseline}  # fmt: skip
+    fields = {
+        "w_in": template.weights.w_in,
+        "w_rec": template.weights.w_rec,
+        "mask": template.weights.mask,
+        "xbar": template.xbar,
+        "baseline": template.baseline,
+    }
     for name, like in fields.items():
         a = arrays.get(name)
         if a is None or a.shape != like.shape or a.dtype != like.dtype:
             got = "missing" if a is None else f"{a.dtype}{list(a.shape)}"
-            raise RunDirError(f"`{api}`: {path} does not fit this run: {name} is {got}, "
-                              f"expected {like.dtype}{list(like.shape)}.")  # fmt: skip
+            raise RunDirError(
+                f"`{api}`: {path} does not fit this run: {name} is {got}, "
+                f"expected {like.dtype}{list(like.shape)}."
+            )
     if "group" not in arrays or arrays["group"].shape != ():
         raise RunDirError(f"`{api}`: {path} does not fit this run: no group count.")
     jnp = jax.numpy
     weights = miconi.MiconiWeights(*(jnp.asarray(arrays[k]) for k in ("w_in", "w_rec", "mask")))
     group = jnp.full(template.group.shape, int(arrays["group"]), template.group.dtype)
-    return miconi.TrainState(weights, jnp.asarray(arrays["xbar"]),
-                             jnp.asarray(arrays["baseline"]), group)  # fmt: skip
+    return miconi.TrainState(
+        weights, jnp.asarray(arrays["xbar"]), jnp.asarray(arrays["baseline"]), group
+    )
 
 
 def _finite(tree) -> bool:
@@ -122,8 +133,9 @@ def rewards_from_metrics(records: list[dict], n_networks: int) -> np.ndarray:
     """Rewards ``(n_networks, groups, 4)`` rebuilt from ``metrics.jsonl`` records."""
     if not records:
         return np.zeros((n_networks, 0, 4))
-    per_group = [r["reward_per_network"] if "reward_per_network" in r else [r["reward"]]
-                 for r in records]  # fmt: skip
+    per_group = [
+        r["reward_per_network"] if "reward_per_network" in r else [r["reward"]] for r in records
+    ]
     return np.asarray(per_group, dtype=float).transpose(1, 0, 2)
 
 
@@ -159,8 +171,9 @@ def dnms_figures(out_dir: str | Path) -> list[Path]:
     data = json.loads((out / "config.json").read_text())
     fields = {f.name for f in dataclasses.fields(MiconiConfig)}
     config = MiconiConfig(**{k: v for k, v in data.items() if k in fields})
-    rewards = rewards_from_metrics(read_metrics(out / "metrics.jsonl", "plot"),
-                                   data.get("n_networks", 1))  # fmt: skip
+    rewards = rewards_from_metrics(
+        read_metrics(out / "metrics.jsonl", "plot"), data.get("n_networks", 1)
+    )
     traces = load_npz(out / "traces.npz", "plot") if (out / "traces.npz").exists() else None
     return _write_figures(out, config, rewards, traces)
 
@@ -176,11 +189,15 @@ def _write_figures(out: Path, config: MiconiConfig, rewards, traces) -> list[Pat
         figures["dnms_rewards.png"] = plot_dnms_rewards(rewards, title=label)
     if traces is not None:
         figures["dnms_traces.png"] = plot_dnms_traces(
-            traces["before"][0], traces["after"][0], target=config.target,
-            stim_steps=config.stim_steps, gap_steps=config.gap_steps,
-            response_steps=config.response_steps, dt=config.dt,
+            traces["before"][0],
+            traces["after"][0],
+            target=config.target,
+            stim_steps=config.stim_steps,
+            gap_steps=config.gap_steps,
+            response_steps=config.response_steps,
+            dt=config.dt,
             title=f"{label}: output unit in test trials (no perturbation), network 0",
-        )  # fmt: skip
+        )
     written = []
     for name, fig in figures.items():
         fig.savefig(out / name, dpi=DPI)
@@ -241,23 +258,41 @@ def train_dnms(
     api = "train_dnms"
     config = MiconiConfig() if config is None else config
     if not isinstance(config, MiconiConfig):
-        raise TypeError(f"`{api}`: expected config to be a MiconiConfig or None, got {type(config).__name__}.")  # fmt: skip
-    for name, value in (("groups", groups), ("n_networks", n_networks),
-                        ("chunk_groups", chunk_groups), ("seed", seed)):  # fmt: skip
+        raise TypeError(
+            f"`{api}`: expected config to be a MiconiConfig or None, got {type(config).__name__}."
+        )
+    for name, value in (
+        ("groups", groups),
+        ("n_networks", n_networks),
+        ("chunk_groups", chunk_groups),
+        ("seed", seed),
+    ):
         least = 0 if name == "seed" else 1
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise ValueError(f"`{api}`: {name} must be an integer >= {least}; got {value!r}.")
     check_x64(api, config.dtype)
     if resume and out_dir is None:
         raise ValueError(f"`{api}`: resume=True needs out_dir.")
-    settings = {"task": "dnms", "groups": groups, "seed": seed, "n_networks": n_networks,
-                "chunk_groups": chunk_groups}  # fmt: skip
+    settings = {
+        "task": "dnms",
+        "groups": groups,
+        "seed": seed,
+        "n_networks": n_networks,
+        "chunk_groups": chunk_groups,
+    }
     resolved = {"output": config.output, "trial_types": list(TRIAL_TYPES)}
     record = {**dataclasses.asdict(config), **resolved, **settings}
     run = None
     if out_dir is not None:
-        run = open_run(out_dir, "dnms", record, resume=resume, overwrite=overwrite,
-                       may_change=RUN_LENGTH_KEYS, api=api)  # fmt: skip
+        run = open_run(
+            out_dir,
+            "dnms",
+            record,
+            resume=resume,
+            overwrite=overwrite,
+            may_change=RUN_LENGTH_KEYS,
+            api=api,
+        )
     try:
         return _train_dnms(api, config, run, record, settings, progress, figures)
     finally:
@@ -279,11 +314,15 @@ def _train_dnms(api, config, run: RunDir | None, record, settings, progress, fig
         start = int(arrays["group"])
         done_records = [m for m in run.read_metrics() if m.get("group", start) < start]
         if [m["group"] for m in done_records] != list(range(start)):
-            raise RunDirError(f"`{api}`: cannot resume {run.path}: metrics.jsonl does not hold "
-                              f"groups 0-{start - 1} of the checkpoint.")  # fmt: skip
+            raise RunDirError(
+                f"`{api}`: cannot resume {run.path}: metrics.jsonl does not hold "
+                f"groups 0-{start - 1} of the checkpoint."
+            )
         if start > groups:
-            raise RunDirError(f"`{api}`: cannot resume {run.path} with groups={groups}: it has "
-                              f"done {start} groups already.")  # fmt: skip
+            raise RunDirError(
+                f"`{api}`: cannot resume {run.path} with groups={groups}: it has "
+                f"done {start} groups already."
+            )
     if run is not None:
         run.write_config(record)
         run.start_metrics(done_records)
@@ -294,8 +333,13 @@ def _train_dnms(api, config, run: RunDir | None, record, settings, progress, fig
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=groups, initial=start, desc=f"dnms [{n_networks} net]", unit="group",
-                   dynamic_ncols=True)  # fmt: skip
+        bar = tqdm(
+            total=groups,
+            initial=start,
+            desc=f"dnms [{n_networks} net]",
+            unit="group",
+            dynamic_ncols=True,
+        )
     all_rewards = [rewards_from_metrics(done_records, n_networks)]
     t_wall, t_cpu = time.perf_counter(), time.process_time()
     try:
@@ -307,8 +351,10 @@ def _train_dnms(api, config, run: RunDir | None, record, settings, progress, fig
             if not (_finite(new_states.weights) and _finite(rewards)):
                 where = ""
                 if run is not None:
-                    where = (f"; the last finite checkpoint (after {done} groups) is "
-                             f"{run.path / 'checkpoint.npz'}")  # fmt: skip
+                    where = (
+                        f"; the last finite checkpoint (after {done} groups) is "
+                        f"{run.path / 'checkpoint.npz'}"
+                    )
                 raise TrainingDiverged(
                     f"`{api}`: the weights or rewards became NaN/inf in groups {done}-"
                     f"{done + size - 1}{where}. Try a smaller eta or clip."
@@ -321,8 +367,10 @@ def _train_dnms(api, config, run: RunDir | None, record, settings, progress, fig
             done += size
             if bar is not None:
                 errors = -rewards
-                bar.set_postfix({"err": f"{errors.mean():.3f}",
-                                 "err<0.5": f"{np.mean(errors < 0.5):.2f}"}, refresh=False)  # fmt: skip
+                bar.set_postfix(
+                    {"err": f"{errors.mean():.3f}", "err<0.5": f"{np.mean(errors < 0.5):.2f}"},
+                    refresh=False,
+                )
                 bar.update(size)
     finally:
         if bar is not None:

@@ -87,24 +87,40 @@ def train_nest_tutorial(
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
         raise _err(api, f"iterations must be an integer >= 1; got {iterations!r}.")
     if resume:
-        raise _err(api, "NEST mode cannot resume: it trains the whole tutorial in one compiled "
-                   "call and keeps no checkpoint; start again with overwrite (--overwrite).")  # fmt: skip
+        raise _err(
+            api,
+            "NEST mode cannot resume: it trains the whole tutorial in one compiled "
+            "call and keeps no checkpoint; start again with overwrite (--overwrite).",
+        )
     check_x64(api, dtype)
     if task == "handwriting" and handwriting_data is None:
         handwriting_data = nest_handwriting_data()
-    tut = nest_tutorial(task, iterations=iterations, batch_size=batch_size, seed=seed,
-                        handwriting_data=handwriting_data, validate_every=validate_every,
-                        test_iterations=test_iterations)  # fmt: skip
+    tut = nest_tutorial(
+        task,
+        iterations=iterations,
+        batch_size=batch_size,
+        seed=seed,
+        handwriting_data=handwriting_data,
+        validate_every=validate_every,
+        test_iterations=test_iterations,
+    )
     net, config = tutorial_network(tut)
     weights = nest_weights(tut.w_in, tut.w_rec, tut.w_out, tut.feedback, dtype=jnp.dtype(dtype))
     run = None
     if out_dir is not None:
-        record = {"task": tut.task, "iterations": iterations, "batch_size": tut.inputs.shape[1],
-                  "seed": seed, "dtype": dtype, "validate_every": validate_every,
-                  "test_iterations": test_iterations, "kernel": tut.kernel,
-                  "readout": tut.readout,
-                  "populations": [[m, n, p] for m, n, p in tut.populations],
-                  "synapse": tut.synapse}  # fmt: skip
+        record = {
+            "task": tut.task,
+            "iterations": iterations,
+            "batch_size": tut.inputs.shape[1],
+            "seed": seed,
+            "dtype": dtype,
+            "validate_every": validate_every,
+            "test_iterations": test_iterations,
+            "kernel": tut.kernel,
+            "readout": tut.readout,
+            "populations": [[m, n, p] for m, n, p in tut.populations],
+            "synapse": tut.synapse,
+        }
         record = json.loads(json.dumps(record, default=_json_default))
         run = rundir.open_run(out_dir, "nest", record, overwrite=overwrite, api=api)
     try:
@@ -115,19 +131,23 @@ def train_nest_tutorial(
 
         def on_iteration(iteration: int, loss: float) -> None:
             if run is not None:
-                run.append_metrics([{"iteration": iteration + 1, "phase": tut.phases[iteration],
-                                     "loss": loss}])  # fmt: skip
+                run.append_metrics(
+                    [{"iteration": iteration + 1, "phase": tut.phases[iteration], "loss": loss}]
+                )
             if callback is not None:
                 callback(iteration, loss)
 
-        result = nest_train(net, config, weights, tut.inputs, tut.targets, etas=tut.etas,
-                            callback=on_iteration)  # fmt: skip
+        result = nest_train(
+            net, config, weights, tut.inputs, tut.targets, etas=tut.etas, callback=on_iteration
+        )
         losses = np.asarray(result.loss)
         if not np.all(np.isfinite(losses)) or rundir.non_finite(_weight_arrays(result.weights)):
             bad = np.flatnonzero(~np.isfinite(losses))
             at = f" at iteration {int(bad[0]) + 1}" if bad.size else ""
-            raise TrainingDiverged(f"`{api}`: the loss or the weights became NaN/inf{at}; "
-                                   "weights_final.npz was not written.")  # fmt: skip
+            raise TrainingDiverged(
+                f"`{api}`: the loss or the weights became NaN/inf{at}; "
+                "weights_final.npz was not written."
+            )
         summary = {
             "task": tut.task,
             "iterations": iterations,
@@ -158,8 +178,12 @@ def _json_default(value):
 
 
 def _weight_arrays(weights: Weights) -> dict:
-    return {"w_in": np.asarray(weights.w_in), "w_rec": np.asarray(weights.w_rec),
-            "w_out": np.asarray(weights.w_out), "feedback": np.asarray(weights.b_fb)}  # fmt: skip
+    return {
+        "w_in": np.asarray(weights.w_in),
+        "w_rec": np.asarray(weights.w_rec),
+        "w_out": np.asarray(weights.w_out),
+        "feedback": np.asarray(weights.b_fb),
+    }
 
 
 def _save_weights(path, weights: Weights) -> None:
