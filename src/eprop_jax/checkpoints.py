@@ -15,11 +15,12 @@ Example:
     >>> import jax.numpy as jnp
     >>> from eprop_jax.checkpoints import load_checkpoint, save_checkpoint
     >>> from eprop_jax.experiment import TrainConfig
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "checkpoint.npz"
-    >>> save_checkpoint(path, {"w": jnp.ones(2)}, {"count": jnp.zeros(())}, 3, TrainConfig())
-    >>> weights, opt_state, iteration, config = load_checkpoint(
-    ...     path, {"w": jnp.zeros(2)}, {"count": jnp.zeros(())}
-    ... )
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = pathlib.Path(folder) / "checkpoint.npz"
+    ...     save_checkpoint(path, {"w": jnp.ones(2)}, {"count": jnp.zeros(())}, 3, TrainConfig())
+    ...     weights, opt_state, iteration, config = load_checkpoint(
+    ...         path, {"w": jnp.zeros(2)}, {"count": jnp.zeros(())}
+    ...     )
     >>> weights["w"].tolist(), iteration, config["task"]
     ([1.0, 1.0], 3, 'evidence_accumulation')
 """
