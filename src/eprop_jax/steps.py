@@ -1,0 +1,144 @@
+"""The compiled pieces of training: one train step, the evaluation and the trial recorder.
+
+Each factory takes an :class:`~eprop_jax.experiment.Experiment` and returns a jit-compiled pure
+function of the weights and a key:
+
+* :func:`make_train_step`: ``step(weights, opt_state, key) -> (weights, opt_state, metrics)``
+  samples a batch (fresh tasks) or takes the frozen one, asks the learning rule for gradients,
+  applies the optax optimiser and clips the weights to ``weight_bounds``; optionally checked
+  with ``jax.experimental.checkify``;
+* :func:`make_evaluate`: ``evaluate(weights, key) -> metrics``, the mean loss (and accuracy) over
+  ``eval_batches`` fresh batches;
+* :func:`make_recorder`: ``record(weights, key) -> dict``, one trial's trajectory, learning
+  signals and errors for the figures.
+
+Data-parallel experiments split every batch over the devices of ``exp.mesh``.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from .experiment import Experiment
+from .losses import accuracy, get_loss, masked_mean_readout
+from .losses import task_loss as compute_task_loss
+from .network import Weights, simulate
+from .parallel import batch_shardings
+from .rules import make_rule
+from .types import Batch
+
+
+def _clip(weights: Weights, bounds) -> Weights:
+    if bounds is None:
+        return weights
+    lo, hi = bounds
+    return weights._replace(
+        w_in=jnp.clip(weights.w_in, lo, hi),
+        w_rec=jnp.clip(weights.w_rec, lo, hi),
+        w_out=jnp.clip(weights.w_out, lo, hi),
+    )
+
+
+def _distribute(exp: Experiment, batch: Batch) -> Batch:
+    """Split the batch over the devices of a data-parallel run (identity on one device)."""
+    if exp.mesh is None:
+        return batch
+    return jax.lax.with_sharding_constraint(batch, batch_shardings(exp.mesh))
+
+
+def _all_finite(tree) -> jax.Array:
+    return jnp.all(jnp.array([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
+
+
+def make_train_step(exp: Experiment):
+    """Return the jit-compiled ``step(weights, opt_state, key) -> (weights, opt_state, metrics)``.
+
+    ``metrics["finite"]`` is whether the gradients and the new weights are all finite (checked
+    by the trainer every iteration). With ``config.check_finite`` the step is wrapped in
+    ``jax.experimental.checkify`` and returns ``(error, (weights, opt_state, metrics))``; the
+    error names the first non-finite input, weight or gradient.
+    """
+    dt = exp.net.dt
+    check = exp.config.check_finite
+    if check:
+        from jax.experimental import checkify
+
+    def step(weights, opt_state, key):
+        batch_key, rule_key = jax.random.split(key)
+        batch = _distribute(exp, exp.sample(batch_key))
+        if check:
+            checkify.check(_all_finite(batch.inputs), "non-finite value (NaN/inf) in the inputs")
+            for name, w in weights._asdict().items():
+                checkify.check(_all_finite(w), f"non-finite value (NaN/inf) in the weights {name}")
+        grads, aux = exp.rule(weights, batch, rule_key)
+        if check:
+            for name, g in grads._asdict().items():
+                checkify.check(
+                    _all_finite(g), f"non-finite value (NaN/inf) in the gradient of {name}"
+                )
+        updates, opt_state = exp.optimizer.update(grads, opt_state, weights)
+        new_weights = _clip(optax.apply_updates(weights, updates), exp.config.weight_bounds)
+        metrics = {
+            "loss": aux.loss,
+            "task_loss": aux.task_loss,
+            "reg_loss": aux.reg_loss,
+            "rate_hz": jnp.mean(aux.rate) * (1000.0 / dt),
+            "finite": _all_finite(grads) & _all_finite(new_weights),
+        }
+        if exp.classification:
+            metrics["accuracy"] = accuracy(aux.y_mean, batch.targets, batch.mask)
+        return new_weights, opt_state, metrics
+
+    if check:
+        return jax.jit(checkify.checkify(step))
+    return jax.jit(step)
+
+
+def make_evaluate(exp: Experiment):
+    """Return the jit-compiled ``evaluate(weights, key) -> metrics`` on fresh batches."""
+    step_loss = get_loss(exp.loss)
+    n_eval = exp.config.eval_batches
+
+    def one(weights, key):
+        batch = _distribute(exp, exp.sample(key))
+        traj = simulate(exp.net, weights, batch.inputs)
+        out = {"eval_loss": compute_task_loss(step_loss, traj.y, batch.targets, batch.mask)}
+        if exp.classification:
+            y_mean = masked_mean_readout(traj.y, batch.mask)
+            out["eval_accuracy"] = accuracy(y_mean, batch.targets, batch.mask)
+        return out
+
+    def evaluate(weights, key):
+        per_batch = jax.lax.map(lambda k: one(weights, k), jax.random.split(key, n_eval))
+        return jax.tree.map(jnp.mean, per_batch)
+
+    return jax.jit(evaluate)
+
+
+def make_recorder(exp: Experiment):
+    """Return ``record(weights, key) -> dict`` of one trial's trajectory (for the figures)."""
+    feedback = exp.config.feedback
+    recorder = make_rule("eprop", exp.net, loss=exp.loss, feedback=feedback, record=True)
+
+    def record(weights, key):
+        batch = exp.sample(key)
+        _, aux = recorder(weights, batch)
+        traj = aux.trajectory
+        y = traj.y[:, 0]
+        prediction = jax.nn.softmax(y, axis=-1) if exp.classification else y
+        return {
+            "inputs": batch.inputs[:, 0],
+            "z": traj.z[:, 0],
+            "v": traj.v[:, 0],
+            "threshold": traj.threshold[:, 0],
+            "psi": traj.psi[:, 0],
+            "learning_signal": aux.learning_signal[:, 0],
+            "y": y,
+            "target": batch.targets[:, 0],
+            "mask": batch.mask[:, 0],
+            "error": (prediction - batch.targets[:, 0]) * batch.mask[:, 0, None],
+        }
+
+    return jax.jit(record)
