@@ -321,7 +321,7 @@ def test_library_errors_are_one_line_naming_the_option(tmp_path, capsys):
     assert "--feedback-std applies to random feedback only" in _one_error_line(capsys)
     assert main(["train", "sine_waves", "--target-error", "0.1", "--out", out]) == 2
     assert (
-        "--target-error applies to classification tasks (evidence_accumulation) only; "
+        "--target-error applies to classification tasks (evidence_accumulation, nmnist) only; "
         "sine_waves is a regression task"
     ) in _one_error_line(capsys)
     assert not (tmp_path / "run").exists()

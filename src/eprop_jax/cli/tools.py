@@ -1,0 +1,169 @@
+"""``eprop-jax plot``, ``eprop-jax compare`` and ``eprop-jax bench``: the tools around training.
+
+* ``plot DIR`` redraws every figure of a run folder (:func:`eprop_jax.plotting.plot_run`);
+* ``compare`` prints each rule's gradient alignment with BPTT (:mod:`eprop_jax.compare`);
+* ``bench`` only names itself here: :func:`eprop_jax.cli.main` hands its arguments to
+  :func:`eprop_jax.bench.main`, which owns its options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from .. import tasks as task_lib
+from ..rules import FEEDBACKS, resolve_rule, takes_feedback
+from ..train import TrainConfig
+from ._options import _integer, _rule_name
+
+
+def _add_plot_parser(sub) -> None:
+    p = sub.add_parser(
+        "plot",
+        help="redraw the figures of a run folder",
+        description="Redraw all PNG figures of a run folder (train, nest or dnms) from its files.",
+    )
+    p.add_argument("dir", type=Path, help="a folder written by eprop-jax train, nest or dnms")
+
+
+def _add_compare_parser(sub) -> None:
+    p = sub.add_parser(
+        "compare",
+        help="gradient alignment of every rule with BPTT on a task",
+        description="Cosine similarity and norm ratio of each rule's gradient to BPTT's, per "
+        "weight matrix, mean and standard deviation over several batches, at the initial weights "
+        "or those of a training run.",
+    )
+    p.add_argument(
+        "task",
+        nargs="?",
+        choices=sorted(task_lib.TASKS),
+        help="the task (default: evidence_accumulation, or --run's task)",
+    )
+    p.add_argument(
+        "--run",
+        type=Path,
+        metavar="DIR",
+        help="compare at the weights of a training run (DIR/checkpoint.npz) instead of "
+        "the initial weights",
+    )
+    p.add_argument(
+        "--rule",
+        type=_rule_name,
+        action="append",
+        default=[],
+        metavar="RULE",
+        help="also compare this rule (a name or package.module:factory); repeatable",
+    )
+    p.add_argument(
+        "--truncation",
+        type=_integer(1),
+        action="append",
+        metavar="K",
+        help="also compare truncated BPTT with a window of K steps; repeatable (default: 20)",
+    )
+    p.add_argument(
+        "--batches", type=_integer(1), default=4, help="batches to average over (default: 4)"
+    )
+    p.add_argument(
+        "--batch-size", type=_integer(1), default=8, help="trials per batch (default: 8)"
+    )
+    p.add_argument("--n-rec", type=_integer(1), help="recurrent neurons (default: task preset)")
+    p.add_argument("--seed", type=_integer(0), default=0)
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def _add_bench_parser(sub) -> None:
+    p = sub.add_parser(
+        "bench",
+        add_help=False,
+        help="speed and memory benchmark, one JSON line per measurement (`eprop-jax bench --help`)",
+    )
+    p.add_argument("bench_args", nargs=argparse.REMAINDER)
+
+
+def _plot(args) -> int:
+    from ..plotting import plot_run
+
+    if not args.dir.is_dir():
+        raise FileNotFoundError(f"{args.dir} is not a run folder (no such directory).")
+    for path in plot_run(args.dir):
+        print(path)
+    return 0
+
+
+def _compare(args) -> int:
+    import dataclasses
+
+    import jax
+
+    from ..compare import format_alignment, mean_alignment
+    from ..losses import rate_regularization
+    from ..network import init_weights
+    from ..rules import make_rule
+    from ..train import build, load_checkpoint, load_config
+
+    windows = args.truncation or [20]
+    for window in windows:
+        if window < 1:
+            raise ValueError(f"--truncation must be >= 1 step; got {window}.")
+    if args.run is not None:
+        config = dataclasses.replace(
+            load_config(args.run / "config.json"), batch_size=args.batch_size, data_parallel=False
+        )
+        task = config.task
+    else:
+        task = args.task or "evidence_accumulation"
+        config = TrainConfig(
+            task=task,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            network={"n_rec": args.n_rec} if args.n_rec else {},
+        )
+    exp = build(config)
+    reg = rate_regularization(exp.config.c_reg, exp.config.f_target)
+    key = jax.random.key(args.seed)
+    weights = init_weights(
+        exp.net, jax.random.fold_in(key, 2), dtype=exp.dtype, feedback_std=exp.config.feedback_std
+    )
+    where = "the initial weights"
+    if args.run is not None:
+        weights, _, iteration, _ = load_checkpoint(
+            args.run / "checkpoint.npz", weights, exp.optimizer.init(weights)
+        )
+        where = f"the weights of {args.run} after {iteration} iterations"
+    common = {"loss": exp.loss, "regularization": reg}
+    reference = make_rule("bptt", exp.net, **common)
+    rules = {}
+    for name in ["eprop", *args.rule]:
+        if takes_feedback(resolve_rule(name)):
+            for feedback in FEEDBACKS:
+                rules[f"{name}/{feedback}"] = make_rule(name, exp.net, feedback=feedback, **common)
+        else:
+            rules[name] = make_rule(name, exp.net, **common)
+    rules["eprop-autodiff/symmetric"] = make_rule("eprop-autodiff", exp.net, **common)
+    for window in windows:
+        rules[f"tbptt/K={window}"] = make_rule("tbptt", exp.net, truncation=window, **common)
+    batches = (exp.sample(jax.random.fold_in(key, 100 + b)) for b in range(args.batches))
+    table = mean_alignment(rules, weights, batches, reference=reference, key=key)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "task": task,
+                    "batches": args.batches,
+                    "batch_size": exp.config.batch_size,
+                    "weights": where,
+                    "alignment": table,
+                },
+                indent=2,
+            )
+        )
+    else:
+        print(
+            f"gradient alignment with BPTT, {task}, mean ± std over {args.batches} batch(es) "
+            f"of {exp.config.batch_size} at {where}"
+        )
+        print(format_alignment(table))
+    return 0
