@@ -7,6 +7,7 @@ with it (``EPROP_TEST_SEED=0``, the default, gives the committed seeds). The see
 so a failure can be reproduced with the same ``EPROP_TEST_SEED``.
 """
 
+import gc
 import os
 import zlib
 
@@ -46,3 +47,16 @@ def getkey(request):
         return sub
 
     return next_key
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """Drop JAX's compiled programs after each test module.
+
+    Every compiled XLA:CPU program keeps memory mappings alive; a whole suite in one process would
+    otherwise approach the kernel's limit on mappings (``vm.max_map_count``, 65530 by default),
+    where compilation crashes.
+    """
+    yield
+    jax.clear_caches()
+    gc.collect()

@@ -106,7 +106,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_choice
-from ..neurons import RateParams, RateState, rate_params, rate_step
+from ..models.rate import RateParams, RateState, rate_params, rate_step
 
 TRIAL_TYPES = ("AA", "AB", "BA", "BB")
 """The four trial types, in the order of a group; type ``k`` shows stimuli ``k // 2, k % 2``."""

@@ -21,8 +21,8 @@ from .._checks import check_choice
 from ..eprop import LearningRule, eprop_eligibility, eprop_gradients
 from ..eprop_factored import eprop_factored_gradients
 from ..losses import get_loss, rate_regularization
+from ..models.alif import AlifParams
 from ..network import Network, Weights, simulate
-from ..neurons import AlifParams
 from .params import NestConfig, _err
 
 

@@ -16,8 +16,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .._checks import broadcast_per_neuron, check_integer, check_positive
+from ..models.base import decay
 from ..network import Network, network
-from ..neurons import decay
 
 #: NEST 3.10 surrogate_gradient_function -> this project's surrogate shape.
 NEST_SURROGATES = {
