@@ -5,6 +5,13 @@ from the test's own name (its pytest node id), so a run is the same on every mac
 time. To try other draws, set ``EPROP_TEST_SEED`` to any integer: each test's seed is then mixed
 with it (``EPROP_TEST_SEED=0``, the default, gives the committed seeds). The seed in use is printed,
 so a failure can be reproduced with the same ``EPROP_TEST_SEED``.
+
+Fast and full suites: ``pytest`` runs everything (CI and the README's test command do).
+``pytest -m "not slow"`` is the quick loop while editing: it leaves out the tests marked
+``@pytest.mark.slow`` (learning runs, notebooks, subprocess and end-to-end runs) and, of a
+parametrised test, keeps one parameter set per neuron model (the last one listed, the richest in
+the exactness tests' tables: mixed populations, refractoriness, regularisation); the other
+combinations are marked slow here.
 """
 
 import gc
@@ -60,3 +67,16 @@ def _release_compiled_programs():
     yield
     jax.clear_caches()
     gc.collect()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every parameter set of a parametrised test but the last per neuron model as slow."""
+    last = {}
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None:
+            last[(item.module.__name__, item.originalname, callspec.params.get("model"))] = item
+    keep = {id(item) for item in last.values()}
+    for item in items:
+        if getattr(item, "callspec", None) is not None and id(item) not in keep:
+            item.add_marker(pytest.mark.slow)

@@ -70,6 +70,7 @@ def test_bad_repeats_is_refused(capsys):
     assert "--repeats must be an integer >= 1; got 0." in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_one_measurement_of_the_lean_reference_in_process(capsys):
     """``--one`` runs in this process: the lean method builds, compiles and times."""
     size = {**bench.SIZES["quick"], "T": 20, "batch": 2}

@@ -13,6 +13,7 @@ from helpers import active_case, small_network
 C_REG, F_TARGET = 2.0, 10.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("population", ["lif", "mixed"])
 def test_lean_bptt_gradient_equals_library_bptt(getkey, population):
     net = small_network(population, refractory=2.0)

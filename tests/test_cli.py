@@ -34,6 +34,7 @@ SMALL = [
 ]
 
 
+@pytest.mark.slow
 def test_train_writes_metrics_checkpoint_and_figures(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "infinite_loop", *SMALL, "--out", str(out)]) == 0
@@ -60,6 +61,7 @@ def test_train_writes_metrics_checkpoint_and_figures(tmp_path, capsys):
     assert (out / "weights.png").exists()
 
 
+@pytest.mark.slow
 def test_train_resume_extends_a_run(tmp_path):
     out = str(tmp_path / "run")
     assert main(["train", "sine_waves", *SMALL, "--out", out, "--no-plots"]) == 0
@@ -70,6 +72,7 @@ def test_train_resume_extends_a_run(tmp_path):
     assert [json.loads(x)["iteration"] for x in lines] == [0, 1, 2, 3, 4]
 
 
+@pytest.mark.slow
 def test_compare_prints_alignment_json(capsys):
     args = [
         "compare",
@@ -327,6 +330,7 @@ def test_library_errors_are_one_line_naming_the_option(tmp_path, capsys):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_run_folder_mistakes_are_one_line_and_lose_nothing(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "sine_waves", *SMALL, "--out", str(out), "--no-plots"]) == 0
@@ -391,6 +395,7 @@ def test_run_folder_mistakes_are_one_line_and_lose_nothing(tmp_path, capsys):
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
 
 
+@pytest.mark.slow
 def test_truncated_metrics_line_is_dropped_with_a_warning(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "sine_waves", *SMALL, "--out", str(out), "--no-plots"]) == 0
@@ -431,6 +436,7 @@ def test_divergence_is_one_line_and_keeps_a_finite_checkpoint(tmp_path, capsys):
         assert all(np.all(np.isfinite(ckpt[k])) for k in ckpt.files if ckpt[k].dtype.kind == "f")
 
 
+@pytest.mark.slow
 def test_plot_redraws_every_kind_of_run(tmp_path, capsys):
     dnms = tmp_path / "dnms"
     assert (
@@ -503,6 +509,7 @@ def test_nest_runs_the_nest_tutorial(tmp_path, capsys):
     assert main([*args, "--overwrite", "--no-plots"]) == 0
 
 
+@pytest.mark.slow
 def test_dnms_writes_metrics_checkpoint_and_figures(tmp_path, capsys):
     out = tmp_path / "dnms"
     args = ["dnms", "--iterations", "3", "--networks", "2", "--no-progress", "--out", str(out)]
@@ -534,6 +541,7 @@ def test_dnms_writes_metrics_checkpoint_and_figures(tmp_path, capsys):
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 5
 
 
+@pytest.mark.slow
 def test_float64_trains_in_float64_in_a_fresh_process(tmp_path):
     """`--dtype float64` switches on x64 in a process where it is off, so weights are float64."""
     root = Path(__file__).resolve().parents[1]

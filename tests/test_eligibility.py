@@ -46,6 +46,7 @@ def scan_eligibility(net, weights, inputs, learning_signal=None, kappa=0.0):
     return grad[:, :n_in], grad[:, n_in:], elig_v, elig_a
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("population", ["lif", "alif", "mixed"])
 @pytest.mark.parametrize("refractory", [0.0, 3.0])
 @pytest.mark.parametrize("stop_reset_gradient", [False, True])

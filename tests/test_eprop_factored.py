@@ -88,6 +88,7 @@ def assert_equal_results(factored, online, tol=TOL):
     assert factored.trajectory is None and factored.learning_signal is None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("population", "refractory", "loss", "c_reg", "feedback", "shape", "tau_m"), CASES
 )

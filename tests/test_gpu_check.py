@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from eprop_jax import bench
 from eprop_jax.cli import build_parser
 
@@ -83,6 +85,7 @@ def test_without_a_gpu_it_exits_with_one_line(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 def test_a_part_over_budget_is_killed_with_its_children_and_keeps_its_output(tmp_path):
     gpu_check = _load()
     marker = tmp_path / "child_alive"

@@ -142,6 +142,7 @@ def test_trial_matches_numpy_reference(getkey, trace_mode):
     np.testing.assert_allclose(out.trace, trace_ref, rtol=1e-10, atol=1e-300)
 
 
+@pytest.mark.slow
 def test_trace_and_weights_only_on_existing_synapses(getkey):
     cfg = dataclasses.replace(TINY, n=20, p=0.3)
     state = miconi.init(cfg, key=getkey())
@@ -242,6 +243,7 @@ def test_group_runs_the_four_types_in_order_with_updates(getkey):
     assert not np.allclose(frozen.baseline, state.baseline)
 
 
+@pytest.mark.slow
 def test_vmap_over_networks_equals_separate_runs_and_chunks_compose(getkey):
     cfg = TINY
     keys = jax.random.split(getkey(), 3)
@@ -307,6 +309,7 @@ def test_trials_to_criterion():
     np.testing.assert_array_equal(miconi.trial_errors(rewards), np.arange(8.0))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("trial_type", [1, 3])
 def test_rule_follows_the_reward_gradient(trial_type):
     """Averaged over perturbed trials, the rule's dW points along dR/dW (a test that can fail).
@@ -351,6 +354,7 @@ def test_rule_follows_the_reward_gradient(trial_type):
     assert cosine > 0.7, cosine
 
 
+@pytest.mark.slow
 def test_driver_writes_all_files(tmp_path):
     cfg = dataclasses.replace(TINY, n_warmup=2, dtype="float32")
     summary = train_dnms(
@@ -399,6 +403,7 @@ def test_driver_writes_all_files(tmp_path):
         train_dnms({"n": 8}, groups=2)
 
 
+@pytest.mark.slow
 def test_driver_stops_on_nan_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     cfg = dataclasses.replace(TINY, n_warmup=2, dtype="float32")
     real = miconi_train._compiled

@@ -18,6 +18,7 @@ def test_target_alignment_and_truncation():
     np.testing.assert_array_equal(nest.nest_truncation(inputs), [[1, 0], [0, 0], [0, 0]])
 
 
+@pytest.mark.slow
 def test_truncation_drops_only_the_last_learning_signal_of_input_synapses():
     """An input spike at step 1 of the next sequence leaves L_{T-1} e-bar_{T-1} out of W_in."""
     tut = nest.nest_tutorial("sine_waves", iterations=1)
@@ -35,6 +36,7 @@ def test_truncation_drops_only_the_last_learning_signal_of_input_synapses():
     assert float(jnp.max(jnp.abs(cut.grad_in - full.grad_in))) > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", ["sine_waves", "evidence_accumulation"])
 def test_factored_equals_online(task):
     """The fast offline form gives the online rule's NEST gradient, truncation included."""

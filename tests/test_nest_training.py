@@ -107,6 +107,7 @@ def test_train_nest_tutorial_writes_results(tmp_path):
         nest.train_nest_tutorial("xor", iterations=1)
 
 
+@pytest.mark.slow
 def test_learning_rate_phases():
     """Per-phase learning rates (NEST's eta_current): constant etas equal the scalar path, a first
     non-default eta of 0 applies nothing, and a phase's rate reaches its own batch."""

@@ -318,6 +318,7 @@ def test_bad_options(dataset, getkey):
 # ------------------------------------------------------------------------------ training
 
 
+@pytest.mark.slow
 def test_two_training_iterations(dataset):
     from eprop_jax.train import TrainConfig, train
 

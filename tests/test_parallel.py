@@ -9,6 +9,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 CHILD = textwrap.dedent(
@@ -55,6 +57,7 @@ CHILD = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_data_parallel_matches_one_device(tmp_path):
     env = {
         **os.environ,

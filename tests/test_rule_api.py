@@ -21,6 +21,7 @@ def unfiltered_eligibility(params, kappa):
     return ej.eprop_eligibility(params, jnp.zeros_like(kappa))
 
 
+@pytest.mark.slow
 def test_feedback_function_returning_w_out_transpose_is_symmetric_eprop(getkey):
     net = small_network("mixed", 3.0)
     weights, batch = active_case(getkey, net, "cross_entropy")
@@ -30,6 +31,7 @@ def test_feedback_function_returning_w_out_transpose_is_symmetric_eprop(getkey):
         np.testing.assert_array_equal(getattr(fn, name), getattr(sym, name), err_msg=name)
 
 
+@pytest.mark.slow
 def test_sign_concordant_feedback_is_used(getkey):
     net = small_network("mixed", 3.0)
     weights, batch = active_case(getkey, net)

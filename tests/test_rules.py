@@ -18,6 +18,7 @@ CASES = list(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("population", "refractory", "loss", "c_reg"), CASES)
 def test_online_eprop_equals_stop_gradient_autodiff(population, refractory, loss, c_reg, getkey):
     net = small_network(population, refractory)
@@ -106,6 +107,7 @@ def test_recurrent_diagonal_gets_no_gradient(rule, feedback, getkey):
     np.testing.assert_array_equal(np.diag(np.asarray(grads.w_rec)), 0.0)
 
 
+@pytest.mark.slow
 def test_readout_gradients_are_exact_in_every_rule(getkey):
     net = small_network("mixed", 3.0)
     weights, batch = active_case(getkey, net, "cross_entropy")
@@ -119,6 +121,7 @@ def test_readout_gradients_are_exact_in_every_rule(getkey):
             assert rel_err(grads.b_out, reference.b_out) <= TOL
 
 
+@pytest.mark.slow
 def test_bptt_differs_from_eprop_in_recurrent_weights(getkey):
     """e-prop is an approximation: with recurrence its W_rec gradient is not BPTT's."""
     net = small_network("mixed", 3.0)
@@ -163,6 +166,7 @@ def test_compare_rules_reports_every_matrix(getkey):
     assert re.search(r"eprop\s+w_rec", text)
 
 
+@pytest.mark.slow
 def test_float32_agreement_of_online_and_autodiff(getkey):
     net = small_network("mixed", 3.0)
     weights = strong_weights(net, getkey(), dtype=jnp.float32)

@@ -32,6 +32,7 @@ def test_a_second_writer_is_refused_naming_folder_and_pid(tmp_path):
     open_run(tmp_path, "spiking", {"a": 1}, resume=True, api="train").close()
 
 
+@pytest.mark.slow
 def test_two_processes_on_one_folder_end_with_one_clear_refusal(tmp_path):
     script = textwrap.dedent(f"""
         import sys, time

@@ -50,6 +50,7 @@ def small_config(**kw):
     return TrainConfig(**{**base, **kw})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rule", ["eprop", "bptt"])
 def test_regression_loss_falls(rule):
     result = train(small_config(rule=rule), progress=False)
@@ -58,6 +59,7 @@ def test_regression_loss_falls(rule):
     assert np.mean(losses[-5:]) < 0.5 * losses[0]
 
 
+@pytest.mark.slow
 def test_classification_learns_a_one_cue_task():
     config = TrainConfig(
         task="evidence_accumulation",
@@ -76,6 +78,7 @@ def test_classification_learns_a_one_cue_task():
     assert last["eval_accuracy"] >= 0.8
 
 
+@pytest.mark.slow
 def test_early_stopping_on_target_error():
     config = TrainConfig(
         task="evidence_accumulation",
@@ -94,6 +97,7 @@ def test_early_stopping_on_target_error():
     assert result.metrics[-1]["eval_recall_error"] < 0.3
 
 
+@pytest.mark.slow
 def test_resume_continues_bit_for_bit(tmp_path):
     config = small_config(iterations=6, checkpoint_interval=3, eval_interval=2)
     straight = train(config, tmp_path / "a", progress=False)
@@ -264,6 +268,7 @@ def _poisoned_weights(monkeypatch, name):
     monkeypatch.setattr(train_module, "init_weights", init)
 
 
+@pytest.mark.slow
 def test_non_finite_gradients_stop_the_run(monkeypatch):
     _poisoned_weights(monkeypatch, "w_in")
     with pytest.raises(
@@ -287,6 +292,7 @@ def test_check_finite_names_the_non_finite_weight(monkeypatch, name):
         train(small_config(iterations=2, check_finite=True), progress=False)
 
 
+@pytest.mark.slow
 def test_check_finite_names_non_finite_inputs(monkeypatch):
     from eprop_jax import tasks
 

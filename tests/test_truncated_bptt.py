@@ -41,6 +41,7 @@ def reference_truncated(net, weights, batch, window, loss, reg, stop_reset_gradi
     return jax.grad(objective)(weights)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("population", "loss", "c_reg"),
     list(itertools.product(["lif", "mixed"], ["mse", "cross_entropy"], [0.0, 0.5])),
