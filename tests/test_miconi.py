@@ -2,7 +2,13 @@
 
 import dataclasses
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -13,8 +19,10 @@ from eprop_jax import plotting
 from eprop_jax.miconi import MiconiConfig, train_dnms
 from eprop_jax.miconi import model as miconi
 from eprop_jax.miconi import training as miconi_train
-from eprop_jax.neurons import RateState, rate_params, rate_step
+from eprop_jax.models.rate import RateState, rate_params, rate_step
 from eprop_jax.train import TrainingDiverged
+
+ROOT = Path(__file__).resolve().parents[1]
 
 TINY = MiconiConfig(
     n=8,
@@ -527,3 +535,71 @@ def test_dnms_float64_needs_x64():
             train_dnms(cfg, groups=1, progress=False)
     finally:
         jax.config.update("jax_enable_x64", True)
+
+
+def _dnms_command(out, groups):
+    return [
+        sys.executable,
+        "-m",
+        "eprop_jax.cli",
+        "dnms",
+        "--groups",
+        str(groups),
+        "--chunk-groups",
+        "5",
+        "--seed",
+        "3",
+        "--no-plots",
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
+
+
+@pytest.mark.slow
+def test_dnms_killed_with_sigkill_resumes_bit_for_bit(tmp_path):
+    """A real kill (SIGKILL, no clean-up at all) mid-run, then --resume: the same weights,
+    baselines and metrics as a run that was never interrupted."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    groups = 400
+    straight = subprocess.run(
+        _dnms_command(tmp_path / "a", groups), env=env, capture_output=True, text=True, timeout=600
+    )
+    assert straight.returncode == 0, straight.stderr
+    proc = subprocess.Popen(
+        _dnms_command(tmp_path / "b", groups),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    checkpoint = tmp_path / "b" / "checkpoint.npz"
+    deadline = time.monotonic() + 300
+    while proc.poll() is None and time.monotonic() < deadline:
+        if checkpoint.exists() and int(_dnms_arrays(tmp_path / "b")["group"]) >= 5:
+            proc.kill()  # SIGKILL: no finally blocks, no lock release by the process itself
+            break
+        time.sleep(0.01)
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, "the run must be killed before it finishes"
+    done = int(_dnms_arrays(tmp_path / "b")["group"])
+    assert 5 <= done < groups
+    resumed = subprocess.run(
+        [*_dnms_command(tmp_path / "b", groups), "--resume"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = _dnms_arrays(tmp_path / "a"), _dnms_arrays(tmp_path / "b")
+    assert sorted(a) == sorted(b)
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+    def metrics(run):
+        rows = [
+            json.loads(line) for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()
+        ]
+        return [{k: v for k, v in row.items() if "time" not in k} for row in rows]
+
+    assert metrics("a") == metrics("b")

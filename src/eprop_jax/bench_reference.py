@@ -6,7 +6,7 @@ regularisation, written without options, checks, recording or bookkeeping, so th
 ``bptt`` can be timed against what plain JAX does. ``tests/test_bench_reference.py`` proves, in
 float64, that its gradient equals the library's to 1e-10.
 
-The step (``neurons.py``'s ALIF with the reset gradient kept, ``network.py``'s recurrence and
+The step (``models/alif.py``'s ALIF with the reset gradient kept, ``network.py``'s recurrence and
 readout), with the input currents :math:`W^{in} x_t` computed for all steps by one matrix product
 before the scan:
 
