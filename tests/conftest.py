@@ -9,9 +9,9 @@ so a failure can be reproduced with the same ``EPROP_TEST_SEED``.
 Fast and full suites: ``pytest`` runs everything (CI and the README's test command do).
 ``pytest -m "not slow"`` is the quick loop while editing: it leaves out the tests marked
 ``@pytest.mark.slow`` (learning runs, notebooks, subprocess and end-to-end runs) and, of a
-parametrised test, keeps one parameter set per neuron model (the last one listed, the richest in
-the exactness tests' tables: mixed populations, refractoriness, regularisation); the other
-combinations are marked slow here.
+parametrised randomised test (the exactness tables: tests that draw from ``getkey`` or take a
+``model``), keeps one parameter set per neuron model (the last one listed, the richest:
+mixed populations, refractoriness, regularisation); the other combinations are marked slow here.
 """
 
 import gc
@@ -70,13 +70,19 @@ def _release_compiled_programs():
 
 
 def pytest_collection_modifyitems(config, items):
-    """Mark every parameter set of a parametrised test but the last per neuron model as slow."""
+    """Of a parametrised randomised test (one that draws from ``getkey`` or takes a ``model``),
+    mark every parameter set but the last per neuron model as slow."""
     last = {}
     for item in items:
         callspec = getattr(item, "callspec", None)
-        if callspec is not None:
-            last[(item.module.__name__, item.originalname, callspec.params.get("model"))] = item
+        if callspec is None or not ("getkey" in item.fixturenames or "model" in callspec.params):
+            continue
+        owner = (item.module.__name__, item.cls.__name__ if item.cls else None, item.originalname)
+        last[(*owner, callspec.params.get("model"))] = item
     keep = {id(item) for item in last.values()}
     for item in items:
-        if getattr(item, "callspec", None) is not None and id(item) not in keep:
+        callspec = getattr(item, "callspec", None)
+        if callspec is None or not ("getkey" in item.fixturenames or "model" in callspec.params):
+            continue
+        if id(item) not in keep:
             item.add_marker(pytest.mark.slow)

@@ -321,7 +321,10 @@ def test_library_errors_are_one_line_naming_the_option(tmp_path, capsys):
         )
         == 2
     )
-    assert "--feedback-std applies to random feedback only" in _one_error_line(capsys)
+    assert (
+        "--feedback-std applies to random and adaptive feedback (it draws b_fb); the run uses symmetric"
+        in _one_error_line(capsys)
+    )
     assert main(["train", "sine_waves", "--target-error", "0.1", "--out", out]) == 2
     assert (
         "--target-error applies to classification tasks (evidence_accumulation, nmnist) only; "

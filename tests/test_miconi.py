@@ -575,7 +575,11 @@ def test_dnms_killed_with_sigkill_resumes_bit_for_bit(tmp_path):
     checkpoint = tmp_path / "b" / "checkpoint.npz"
     deadline = time.monotonic() + 300
     while proc.poll() is None and time.monotonic() < deadline:
-        if checkpoint.exists() and int(_dnms_arrays(tmp_path / "b")["group"]) >= 5:
+        try:
+            started = checkpoint.exists() and int(_dnms_arrays(tmp_path / "b")["group"]) >= 5
+        except (OSError, ValueError):  # caught between two writes: look again
+            started = False
+        if started:
             proc.kill()  # SIGKILL: no finally blocks, no lock release by the process itself
             break
         time.sleep(0.01)

@@ -140,7 +140,7 @@ def test_nan_stops_and_keeps_the_last_good_checkpoint(tmp_path):
         tmp_path / "checkpoint.npz", exp_weights.weights, exp_weights.opt_state
     )
     assert all(np.all(np.isfinite(np.asarray(w))) for w in weights)
-    assert not list(tmp_path.glob("*.tmp"))
+    assert not list(tmp_path.glob(".tmp-*"))
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == iteration
 

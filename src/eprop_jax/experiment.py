@@ -165,6 +165,9 @@ def resolve(config: TrainConfig) -> TrainConfig:
         value = getattr(resolved, name)
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"`{api}`: {name} must be an integer >= 1; got {value!r}.")
+    seed = resolved.seed
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < MAX_SEED:
+        raise ValueError(f"`{api}`: seed must be an integer in [0, 2**32 - 1]; got {seed!r}.")
     if not isinstance(resolved.eval_interval, int) or resolved.eval_interval < 0:
         raise ValueError(
             f"`{api}`: eval_interval must be an integer >= 0; got {resolved.eval_interval!r}."
@@ -191,6 +194,9 @@ def resolve(config: TrainConfig) -> TrainConfig:
     rate_regularization(resolved.c_reg, resolved.f_target)  # validates
     return resolved
 
+
+MAX_SEED = 2**32
+"""Seeds are integers in ``[0, MAX_SEED)`` (``jax.random.key`` takes them as 32-bit words)."""
 
 NAMED_RULE_OPTIONS = {
     "loss": "the task",

@@ -69,6 +69,13 @@ class Network:
     A static, jit-able value: a pytree whose leaves are the parameter arrays (``neuron``,
     ``readout``) and whose sizes, time step and surrogate are static data, so
     ``jax.jit(simulate)(net, weights, x)`` works and equal networks share one compilation.
+
+    Passed through ``jit`` as an argument, the parameter arrays are traced, so online e-prop
+    cannot look at their values: it then keeps the eligibility vector per synapse and the
+    adaptation trace for every row (the same gradient, more memory). Rules built by
+    :func:`~eprop_jax.rules.make_rule` close over a concrete network and keep the compact storage
+    (one membrane trace per presynaptic unit when all neurons share ``tau_m``, adaptation traces
+    for the ALIF rows only): close over ``net`` in your own jitted functions too.
     """
 
     neuron: AlifParams  # the model's per-neuron parameters, shape (n_rec,) each

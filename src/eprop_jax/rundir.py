@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 import warnings
 from collections.abc import Callable, Iterable
@@ -110,6 +111,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        _fsync_folder(path.parent)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
@@ -216,6 +218,25 @@ def _holds_run(path: Path) -> list[str]:
     return [n for n in names if (path / n).exists()]
 
 
+def _is_run_config(path: Path) -> bool:
+    """True if ``path/config.json`` is a run's configuration (a JSON object naming a kind or a task)."""
+    try:
+        data = json.loads((path / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and (data.get("kind") in KINDS or "task" in data)
+
+
+def _fsync_folder(path: Path) -> None:
+    """Make the renames in ``path`` durable (a no-op where folders cannot be opened)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 def _lock(path: Path, api: str):
     import fcntl
 
@@ -305,8 +326,20 @@ class RunDir:
                 f.flush()
                 os.fsync(f.fileno())
             if newest.exists():
-                os.replace(newest, self.path / PREVIOUS_CHECKPOINT)
+                # Keep the old checkpoint as the previous one without ever leaving the folder
+                # with no checkpoint.npz: a second name for it first, then rename over.
+                fd, prev_name = tempfile.mkstemp(
+                    prefix=f".tmp-{PREVIOUS_CHECKPOINT}.", dir=self.path
+                )
+                os.close(fd)
+                os.unlink(prev_name)
+                try:
+                    os.link(newest, prev_name)
+                except OSError:  # a file system without hard links
+                    shutil.copyfile(newest, prev_name)
+                os.replace(prev_name, self.path / PREVIOUS_CHECKPOINT)
             os.replace(tmp, newest)
+            _fsync_folder(self.path)
         except BaseException:
             with contextlib.suppress(OSError):
                 tmp.unlink()
@@ -450,6 +483,11 @@ def open_run(
                 raise RunDirError(
                     f"`{api}`: {path} already holds a run ({', '.join(present)}); "
                     "resume it (--resume) or replace it (--overwrite)."
+                )
+            if (path / "config.json").exists() and not _is_run_config(path):
+                raise RunDirError(
+                    f"`{api}`: {path}/config.json is not the configuration of an eprop-jax run; "
+                    "overwrite only replaces runs: choose another output folder."
                 )
             for pattern in _RUN_FILES:
                 for old in path.glob(pattern):

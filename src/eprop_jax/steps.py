@@ -85,7 +85,8 @@ def make_train_step(exp: Experiment):
             "task_loss": aux.task_loss,
             "reg_loss": aux.reg_loss,
             "rate_hz": jnp.mean(aux.rate) * (1000.0 / dt),
-            "finite": _all_finite(grads) & _all_finite(new_weights),
+            # the optimiser state too: Adam's second moment can overflow before the weights do
+            "finite": _all_finite(grads) & _all_finite(new_weights) & _all_finite(opt_state),
         }
         if exp.classification:
             metrics["accuracy"] = accuracy(aux.y_mean, batch.targets, batch.mask)

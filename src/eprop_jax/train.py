@@ -226,6 +226,7 @@ def _train(exp: Experiment, run: rundir.RunDir | None, progress: bool) -> TrainR
             )
         return TrainingDiverged(f"`{api}`: {what} at iteration {iteration}{where}.{advice}")
 
+    steps_run = 0
     try:
         for iteration in range(start, cfg.iterations):
             out = step(weights, opt_state, jax.random.fold_in(loop_key, iteration))
@@ -252,6 +253,7 @@ def _train(exp: Experiment, run: rundir.RunDir | None, progress: bool) -> TrainR
                 )
             lowest = min(lowest, m["loss"])
             weights, opt_state = new_weights, new_opt_state
+            steps_run += 1
             record = {"iteration": iteration, **m, "time_s": time.perf_counter() - t_start}
             if exp.classification:
                 record["recall_error"] = 1.0 - record["accuracy"]
@@ -291,7 +293,7 @@ def _train(exp: Experiment, run: rundir.RunDir | None, progress: bool) -> TrainR
     finally:
         if bar is not None:
             bar.close()
-    done = len(metrics)
+    done = start + steps_run  # not len(metrics): a resumed run's metrics may have gaps
     elapsed = time.perf_counter() - t_start
     per_iteration = elapsed / max(done - start, 1)
     if run is not None:

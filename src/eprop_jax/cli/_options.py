@@ -29,20 +29,27 @@ class _Parser(argparse.ArgumentParser):
 # -- argument types: each refuses what is meaningless, in one line ---------------------------
 
 
-def _integer(least: int):
+def _integer(least: int, most: int | None = None):
+    """An integer >= least (and <= most, if given)."""
+    wanted = f">= {least}" if most is None else f"in [{least}, {most}]"
+
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(
-                f"expected an integer >= {least}; got {text!r}"
+                f"expected an integer {wanted}; got {text!r}"
             ) from None
-        if value < least:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {least}; got {text!r}")
+        if value < least or (most is not None and value > most):
+            raise argparse.ArgumentTypeError(f"must be an integer {wanted}; got {text!r}")
         return value
 
-    parse.__name__ = f"integer >= {least}"
+    parse.__name__ = f"integer {wanted}"
     return parse
+
+
+SEED = _integer(0, 2**32 - 1)
+"""A random seed (``jax.random.key`` takes 32-bit seeds)."""
 
 
 def _number(

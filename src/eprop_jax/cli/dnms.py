@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ._options import _add_run_folder_options, _integer
+from ._options import SEED, _add_run_folder_options, _integer
 
 
 def _add_dnms_parser(sub) -> None:
@@ -46,7 +46,7 @@ def _add_dnms_parser(sub) -> None:
         action="store_true",
         help="reproduce the ANNarchy notebook's bug: AB's reward baseline tracks BA's",
     )
-    p.add_argument("--seed", type=_integer(0), default=0, help="random seed (default: 0)")
+    p.add_argument("--seed", type=SEED, default=0, help="random seed (default: 0)")
     p.add_argument(
         "--dtype",
         choices=("float32", "float64"),

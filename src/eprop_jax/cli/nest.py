@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import tasks as task_lib
+from ..nest.tutorials import TUTORIALS
 from ._options import _add_run_folder_options, _integer
 
 NEST_DEFAULT_ITERATIONS = {"evidence_accumulation": 50}  # the v3.10 scripts; others: 200
@@ -22,7 +22,9 @@ def _add_nest_parser(sub) -> None:
         "seeds, inputs and update conventions (eprop_jax.nest). Writes config.json, "
         "metrics.jsonl, weights and learning_curve.png to --out.",
     )
-    p.add_argument("task", choices=sorted(task_lib.TASKS), help="the tutorial")
+    p.add_argument(
+        "task", choices=[*TUTORIALS, "lemniscate"], help="the tutorial (lemniscate = infinite_loop)"
+    )
     p.add_argument(
         "--iterations",
         type=_integer(1),
@@ -31,7 +33,9 @@ def _add_nest_parser(sub) -> None:
     p.add_argument(
         "--batch-size", type=_integer(1), help="sequences per iteration (default: the script's)"
     )
-    p.add_argument("--seed", type=_integer(0), default=1, help="NEST's rng_seed (default: 1)")
+    p.add_argument(
+        "--seed", type=_integer(1, 2**32 - 1), default=1, help="NEST's rng_seed (default: 1)"
+    )
     p.add_argument(
         "--dtype",
         choices=("float32", "float64"),
@@ -39,9 +43,7 @@ def _add_nest_parser(sub) -> None:
         help="(default: float64, NEST's precision; switches on JAX's x64 mode)",
     )
     p.add_argument("--out", type=Path, help="output directory (default: runs/TASK-nest-sSEED)")
-    _add_run_folder_options(
-        p, resume_help="refused: NEST mode trains in one compiled call and keeps no checkpoint"
-    )
+    _add_run_folder_options(p, resume_help="refused: NEST mode keeps no checkpoint")
 
 
 def _nest(args) -> int:

@@ -15,7 +15,7 @@ from pathlib import Path
 from .. import tasks as task_lib
 from ..rules import FEEDBACKS, resolve_rule, takes_feedback
 from ..train import TrainConfig
-from ._options import _integer, _rule_name
+from ._options import SEED, _integer, _rule_name
 
 
 def _add_plot_parser(sub) -> None:
@@ -70,7 +70,7 @@ def _add_compare_parser(sub) -> None:
         "--batch-size", type=_integer(1), default=8, help="trials per batch (default: 8)"
     )
     p.add_argument("--n-rec", type=_integer(1), help="recurrent neurons (default: task preset)")
-    p.add_argument("--seed", type=_integer(0), default=0)
+    p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
@@ -109,9 +109,17 @@ def _compare(args) -> int:
         if window < 1:
             raise ValueError(f"--truncation must be >= 1 step; got {window}.")
     if args.run is not None:
+        given = [flag for flag, value in (("TASK", args.task), ("--n-rec", args.n_rec)) if value]
+        if given:
+            raise ValueError(
+                f"{' and '.join(given)} cannot be combined with --run: the run's own "
+                "configuration decides them."
+            )
         config = dataclasses.replace(
             load_config(args.run / "config.json"), batch_size=args.batch_size, data_parallel=False
         )
+        if config.dtype == "float64":  # the run trained in float64: read and compare it so
+            jax.config.update("jax_enable_x64", True)
         task = config.task
     else:
         task = args.task or "evidence_accumulation"

@@ -1,7 +1,7 @@
 """``eprop-jax train TASK``: its parser (with the network options) and its handler.
 
 The handler checks the combinations argparse cannot (``--feedback`` for a rule without a feedback
-choice, ``--feedback-std`` without random feedback, ``--target-error`` on a regression task,
+choice, ``--feedback-std`` with symmetric feedback, ``--target-error`` on a regression task,
 ``--data`` on a generated task), builds a :class:`eprop_jax.train.TrainConfig` and runs
 :func:`eprop_jax.train`, then draws the figures of the run folder.
 """
@@ -20,6 +20,7 @@ from ._options import (
     _FINITE,
     _NON_NEGATIVE,
     _POSITIVE,
+    SEED,
     _add_run_folder_options,
     _integer,
     _number,
@@ -102,7 +103,7 @@ def _add_train_parser(sub) -> None:
         f"iterations (default: {_preset('lr_decay')}; 1 = constant)",
     )
     p.add_argument("--lr-decay-every", type=_integer(1), default=100, help="(default: 100)")
-    p.add_argument("--seed", type=_integer(0), default=0, help="random seed (default: 0)")
+    p.add_argument("--seed", type=SEED, default=0, help="random seed (default: 0)")
     p.add_argument(
         "--out", type=Path, help="output directory (default: runs/TASK-RULE-FEEDBACK-sSEED)"
     )
@@ -211,9 +212,10 @@ def _train(args) -> int:
             "(it uses the readout weights exactly); leave --feedback out."
         )
     feedback = (args.feedback or "random") if has_feedback else "symmetric"
-    if args.feedback_std is not None and feedback != "random":
+    if args.feedback_std is not None and feedback not in ("random", "adaptive"):
         raise ValueError(
-            f"--feedback-std applies to random feedback only; the run uses {feedback} feedback."
+            "--feedback-std applies to random and adaptive feedback (it draws b_fb); the run uses "
+            f"{feedback} feedback."
         )
     if args.target_error is not None and args.task not in task_lib.CLASSIFICATION_TASKS:
         raise ValueError(

@@ -42,6 +42,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from ..experiment import MAX_SEED
 from ..rundir import RunDir, RunDirError, open_run
 from ..train import TrainingDiverged, check_x64
 from . import model as miconi
@@ -270,6 +271,8 @@ def train_dnms(
         least = 0 if name == "seed" else 1
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise ValueError(f"`{api}`: {name} must be an integer >= {least}; got {value!r}.")
+    if seed >= MAX_SEED:
+        raise ValueError(f"`{api}`: seed must be an integer in [0, 2**32 - 1]; got {seed!r}.")
     check_x64(api, config.dtype)
     if resume and out_dir is None:
         raise ValueError(f"`{api}`: resume=True needs out_dir.")

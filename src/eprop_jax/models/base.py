@@ -15,6 +15,13 @@ registered by name in :data:`eprop_jax.models.MODELS`; ``network(..., model=name
 ``adjoint(p, surrogate)`` an :class:`Adjoint`, the same rule run backwards in time
 ========================= =====================================================================
 
+What the rest of the package reads from a model's parameters: a per-neuron ``alpha`` (its
+length is the population size, ``Network.n_rec``) and ``beta`` (the adaptive rows, for the
+compact eligibility storage, the factored engine's choice to skip the adaptation adjoint and the
+``n_alif`` a run records; all zeros for a model without adaptation); and ``make_params`` accepts
+the keyword arguments ``network()`` passes (the (A)LIF ones; a model may ignore those it does not
+use). A model whose parameters lack these fields needs those places extended first.
+
 The contract the conformance suite (``tests/test_models_conformance.py``) checks for every
 registered model, in float64 to 1e-10: the eligibility vector is ``jax.jvp`` of the hidden state
 with :math:`z_{t-1}` stopped in the recurrence and in the reset; online e-prop equals

@@ -43,7 +43,7 @@ def train_nest_tutorial(
 
     The output folder follows :mod:`eprop_jax.rundir` (kind ``"nest"``): locked while training,
     refused if it already holds a run unless ``overwrite``. NEST mode has no checkpoints (the
-    whole tutorial is one compiled call), so ``resume`` is refused.
+    optimiser state and per-synapse learning rates are not saved), so ``resume`` is refused.
 
     Files written to ``out_dir`` (if given): ``config.json`` (``kind: "nest"``, task, seed and the
     NEST dictionaries), ``metrics.jsonl`` (``iteration``, ``phase``, ``loss`` per iteration),
@@ -89,8 +89,8 @@ def train_nest_tutorial(
     if resume:
         raise _err(
             api,
-            "NEST mode cannot resume: it trains the whole tutorial in one compiled "
-            "call and keeps no checkpoint; start again with overwrite (--overwrite).",
+            "NEST mode cannot resume: it keeps no checkpoint (the optimiser state and NEST's "
+            "per-synapse learning rates are not saved); start again with overwrite (--overwrite).",
         )
     check_x64(api, dtype)
     if task == "handwriting" and handwriting_data is None:
