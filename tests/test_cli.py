@@ -244,7 +244,10 @@ def _one_error_line(capsys) -> str:
             ["train", "sine_waves", "--weight-bounds", "-1", "inf"],
             "argument --weight-bounds: must be a finite number",
         ),
-        (["train", "sine_waves", "--seed", "-3"], "argument --seed: must be an integer >= 0"),
+        (
+            ["train", "sine_waves", "--seed", "-3"],
+            "argument --seed: must be an integer in [0, 4294967295]",
+        ),
         (
             ["train", "sine_waves", "--task-option", "dt=10"],
             "argument --task-option: dt is set with --dt (one time step for the task and the network)",
@@ -285,6 +288,22 @@ def _one_error_line(capsys) -> str:
         (
             ["compare", "--truncation", "0"],
             "eprop-jax compare: error: argument --truncation: must be an integer >= 1",
+        ),
+        (
+            ["train", "sine_waves", "--seed", "99999999999999999999"],
+            "eprop-jax train: error: argument --seed: must be an integer in [0, 4294967295]",
+        ),
+        (
+            ["nest", "sine_waves", "--seed", "0"],
+            "eprop-jax nest: error: argument --seed: must be an integer in [1, 4294967295]",
+        ),
+        (
+            ["nest", "nmnist"],
+            "eprop-jax nest: error: argument task: invalid choice: 'nmnist'",
+        ),
+        (
+            ["compare", "sine_waves", "--run", "somewhere"],
+            "eprop-jax compare: error: TASK cannot be combined with --run",
         ),
     ],
 )

@@ -155,3 +155,24 @@ def test_refusals_and_overwrite(tmp_path):
         open_run(tmp_path, "nest", {}, resume=True)
     with pytest.raises(RunDirError, match=re.escape("kind must be one of spiking, nest, dnms")):
         open_run(tmp_path, "other", {})
+
+
+def test_overwrite_refuses_a_folder_whose_config_is_not_a_run(tmp_path):
+    (tmp_path / "config.json").write_text('{"editor.tabSize": 4}')
+    (tmp_path / "figure.png").write_bytes(b"not ours")
+    message = f"`train`: {tmp_path}/config.json is not the configuration of an eprop-jax run"
+    with pytest.raises(RunDirError, match=re.escape(message)):
+        open_run(tmp_path, "spiking", {"a": 1}, overwrite=True, api="train")
+    assert (tmp_path / "config.json").exists() and (tmp_path / "figure.png").exists()
+
+
+def test_checkpoint_rotation_keeps_the_newest_under_its_name(tmp_path):
+    """The previous checkpoint gets its new name before the newest replaces it, so
+    checkpoint.npz exists at every moment after the first write."""
+    with open_run(tmp_path, "spiking", {"a": 1}, api="train") as run:
+        run.save_checkpoint({"x": np.zeros(2)})
+        first = os.stat(tmp_path / "checkpoint.npz").st_ino
+        run.save_checkpoint({"x": np.ones(2)})
+        assert os.stat(tmp_path / "checkpoint.prev.npz").st_ino == first  # the same file, renamed
+        np.testing.assert_array_equal(run.load_checkpoint()["x"], np.ones(2))
+    assert not list(tmp_path.glob(".tmp-*"))
