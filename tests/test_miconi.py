@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import jax
@@ -574,16 +575,20 @@ def test_dnms_killed_with_sigkill_resumes_bit_for_bit(tmp_path):
     )
     checkpoint = tmp_path / "b" / "checkpoint.npz"
     deadline = time.monotonic() + 300
-    while proc.poll() is None and time.monotonic() < deadline:
-        try:
-            started = checkpoint.exists() and int(_dnms_arrays(tmp_path / "b")["group"]) >= 5
-        except (OSError, ValueError):  # caught between two writes: look again
-            started = False
-        if started:
-            proc.kill()  # SIGKILL: no finally blocks, no lock release by the process itself
-            break
-        time.sleep(0.01)
-    proc.wait(timeout=60)
+    try:
+        while proc.poll() is None and time.monotonic() < deadline:
+            try:
+                started = checkpoint.exists() and int(_dnms_arrays(tmp_path / "b")["group"]) >= 5
+            except (OSError, ValueError, zipfile.BadZipFile):  # between two writes: look again
+                started = False
+            if started:
+                proc.kill()  # SIGKILL: no finally blocks, no lock release by the process itself
+                break
+            time.sleep(0.01)
+    finally:
+        if proc.poll() is None:  # killed above, or the loop was left early
+            proc.kill()
+        proc.wait(timeout=60)  # never leave a running child behind (its Popen would warn later)
     assert proc.returncode == -signal.SIGKILL, "the run must be killed before it finishes"
     done = int(_dnms_arrays(tmp_path / "b")["group"])
     assert 5 <= done < groups
