@@ -36,6 +36,7 @@ def test_lean_bptt_gradient_equals_library_bptt(getkey, population):
     assert float(jnp.max(jnp.abs(jnp.diag(grads.w_rec)))) == 0.0
 
 
+@pytest.mark.slow
 def test_lean_bptt_differs_from_eprop(getkey):
     """The comparison above can fail: e-prop's gradient is not BPTT's on the same case."""
     net = small_network("mixed", refractory=2.0)

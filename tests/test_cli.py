@@ -433,6 +433,7 @@ def test_truncated_metrics_line_is_dropped_with_a_warning(tmp_path, capsys):
     assert [m["iteration"] for m in lines] == [0, 1, 2, 3]
 
 
+@pytest.mark.slow
 def test_divergence_is_one_line_and_keeps_a_finite_checkpoint(tmp_path, capsys):
     out = tmp_path / "run"
     args = [

@@ -83,6 +83,7 @@ def test_eq1_bptt_equals_total_learning_signal_times_eligibility(
     assert rel_err(grad_rec * off_diagonal, bptt.w_rec) <= TOL
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("population", ["lif", "mixed"])
 @pytest.mark.parametrize("tau_m", [20.0, (10.0, 20.0, 30.0, 40.0) * 2])
 def test_eligibility_vectors_equal_jvp_of_hidden_state(population, tau_m, getkey):

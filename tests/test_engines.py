@@ -16,6 +16,7 @@ from helpers import active_case, rel_err, small_network
 TOL = 1e-10
 
 
+@pytest.mark.slow
 def test_every_engine_returns_weights_and_the_same_trial_statistics(getkey):
     net = small_network("mixed", 3.0)
     weights, batch = active_case(getkey, net, "cross_entropy")

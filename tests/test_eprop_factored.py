@@ -100,6 +100,7 @@ def test_factored_equals_online(
     assert_equal_results(*both(net, weights, batch, loss, c_reg, feedback))
 
 
+@pytest.mark.slow
 def test_float32_agreement_dtype_and_no_recompile(getkey):
     net = small_network("mixed", 3.0)
     to_f32 = functools.partial(jax.tree.map, lambda a: a.astype(jnp.float32))

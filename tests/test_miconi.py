@@ -480,6 +480,7 @@ def _dnms_arrays(path):
         return {k: ckpt[k] for k in ckpt.files}
 
 
+@pytest.mark.slow
 def test_dnms_resumes_bit_for_bit_after_an_interruption(tmp_path, monkeypatch):
     cfg = dataclasses.replace(TINY, n_warmup=2, dtype="float32")
     common = {"seed": 5, "n_networks": 2, "progress": False, "chunk_groups": 3, "figures": False}

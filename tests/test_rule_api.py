@@ -50,6 +50,7 @@ def test_sign_concordant_feedback_is_used(getkey):
     assert rel_err(factored.w_rec, grads.w_rec) <= TOL
 
 
+@pytest.mark.slow
 def test_feedback_function_of_the_wrong_shape_is_refused(getkey):
     net = small_network()
     weights, batch = active_case(getkey, net)

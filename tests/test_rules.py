@@ -37,6 +37,7 @@ def test_online_eprop_equals_stop_gradient_autodiff(population, refractory, loss
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("feedback", ["random", "adaptive"])
 @pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
 def test_online_eprop_equals_autodiff_with_feedback(feedback, loss, getkey):

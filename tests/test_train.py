@@ -118,6 +118,7 @@ def test_resume_continues_bit_for_bit(tmp_path):
         assert ma["loss"] == mb["loss"]
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_different_configuration(tmp_path):
     train(small_config(iterations=2), tmp_path, progress=False)
     with pytest.raises(

@@ -96,6 +96,7 @@ def test_equals_gradient_with_state_held_at_window_boundaries(
     assert float(jnp.max(jnp.abs(grads.b_fb))) == 0.0
 
 
+@pytest.mark.slow
 def test_longer_windows_align_better_with_bptt(getkey):
     net = small_network("mixed", 0.0)
     weights, batch = active_case(getkey, net, "mse")
