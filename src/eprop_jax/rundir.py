@@ -173,8 +173,9 @@ def non_finite(arrays: dict) -> list[str]:
     return bad
 
 
-def read_metrics(path: str | Path, api: str = "read_metrics") -> list[dict]:
-    """The records of a ``metrics.jsonl``; a truncated last line is dropped with a warning.
+def read_metrics(path: str | Path, api: str = "read_metrics", *, warn: bool = True) -> list[dict]:
+    """The records of a ``metrics.jsonl``; a truncated last line is dropped (with a warning unless
+    ``warn=False``: a reader of a run in progress expects the line being written).
 
     Raises:
         RunDirError: a line other than the last is not JSON (the file is damaged).
@@ -193,6 +194,8 @@ def read_metrics(path: str | Path, api: str = "read_metrics") -> list[dict]:
             records.append(json.loads(line))
         except json.JSONDecodeError:
             if number == len(lines):
+                if not warn:
+                    break
                 warnings.warn(
                     f"{path}: dropped the truncated last line {number} (an interrupted write)",
                     RunDirWarning,

@@ -79,10 +79,6 @@ RUN_LENGTH_KEYS = ("iterations", "eval_interval", "checkpoint_interval", "check_
 LOSS_BLOWUP = 1e3
 """A loss this many times its smallest value so far triggers a warning (divergence without NaN)."""
 
-# Kept for other modules and scripts: atomic writes now live in :mod:`eprop_jax.rundir`.
-_atomic_write = rundir.atomic_write
-_save_npz = rundir.save_npz
-
 
 def _check_error_text(error) -> str:
     """The first line of a checkify error without its source location."""

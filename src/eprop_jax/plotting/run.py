@@ -46,19 +46,10 @@ __all__ = ["plot_run"]
 
 
 def _read_metrics(path: pathlib.Path) -> list[dict]:
-    """Read ``metrics.jsonl``; blank lines and a truncated last line (run in progress) are skipped."""
-    lines = path.read_text().splitlines()
-    records = []
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError as err:
-            if i == len(lines) - 1:  # the trainer may be writing this line right now
-                break
-            raise ValueError(f"`plot_run`: {path} line {i + 1} is not valid JSON: {err}.") from err
-    return records
+    """Read ``metrics.jsonl``; a truncated last line (a run in progress) is skipped silently."""
+    from ..rundir import read_metrics
+
+    return read_metrics(path, "plot_run", warn=False)
 
 
 def _load_npz(path: pathlib.Path) -> dict:
