@@ -7,8 +7,11 @@ A checkpoint (``checkpoint.npz``) holds the leaves of ``(weights, opt_state)`` a
 ``leaf_0001``, ..., the number of completed iterations and the configuration as JSON; it is
 written atomically and never with NaN/inf (:func:`save_checkpoint`), and read back into the
 structure of templates, refusing a file that does not fit them (:func:`load_checkpoint`).
+A multi-seed run's leaves carry a leading seed axis and the checkpoint adds ``stopped_at``.
 ``config.json`` is the resolved :class:`~eprop_jax.experiment.TrainConfig` plus the facts the
-figures need (sizes, task kind, dt); :func:`load_config` reads it back.
+figures need (sizes, task kind, dt; a multi-seed run also ``seed_list``, its seeds, while a
+single-seed run leaves ``seeds`` out, so its file reads as before); :func:`load_config` reads it
+back.
 
 Example:
     >>> import tempfile, pathlib
@@ -39,11 +42,20 @@ from . import rundir
 from .experiment import Experiment, TrainConfig
 
 
-def checkpoint_arrays(weights, opt_state, iteration: int, config: TrainConfig) -> dict:
-    """The arrays of a checkpoint: the leaves of ``(weights, opt_state)``, iteration, config."""
+def checkpoint_arrays(
+    weights, opt_state, iteration: int, config: TrainConfig, stopped_at=None
+) -> dict:
+    """The arrays of a checkpoint: the leaves of ``(weights, opt_state)``, iteration, config.
+
+    A multi-seed run's leaves carry the leading seed axis, and ``stopped_at`` (one integer per
+    seed: the iterations after which that seed reached the criterion and was frozen, or -1) is
+    stored as ``stopped_at``.
+    """
     leaves = jax.tree.leaves((weights, opt_state))
     arrays = {f"leaf_{i:04d}": np.asarray(leaf) for i, leaf in enumerate(leaves)}
     arrays["iteration"] = np.asarray(iteration)
+    if stopped_at is not None:
+        arrays["stopped_at"] = np.asarray(stopped_at, dtype=np.int64)
     arrays["config"] = np.asarray(json.dumps(dataclasses.asdict(config)))
     return arrays
 
@@ -111,7 +123,12 @@ def _config_json(exp: Experiment) -> dict:
         "n_alif": int(np.count_nonzero(np.asarray(net.neuron.beta))),
         "n_out": net.n_out,
     }
-    return {**dataclasses.asdict(exp.config), **derived}
+    config = dataclasses.asdict(exp.config)
+    if exp.config.seeds == 1:
+        del config["seeds"]  # a single-seed run's config.json is the one written before --seeds
+    else:
+        derived["seed_list"] = list(exp.seeds)
+    return {**config, **derived}
 
 
 def load_config(path: str | Path) -> TrainConfig:

@@ -64,6 +64,11 @@ class TrainConfig:
         lr_decay, lr_decay_every: multiply the step size by ``lr_decay`` every
             ``lr_decay_every`` iterations (1.0: constant; ``None``: the preset).
         seed: seeds the weights, the task and every batch.
+        seeds: how many independent networks to train at once, with the seeds ``seed``,
+            ``seed + 1``, ..., ``seed + seeds - 1``, in one compiled step vmapped over a leading
+            seed axis of the weights, optimiser state and keys. Each seed's weights and metrics
+            are those of the single-seed run with that seed (a seed that reaches
+            ``target_error`` is frozen, the others go on). ``1``: an ordinary run.
         c_reg: firing-rate regularisation strength; f_target: its target rate (Hz).
         weight_bounds: ``(w_min, w_max)`` to clip ``w_in``, ``w_rec``, ``w_out`` after each step.
         feedback_std: std of the random feedback matrix (``None``: the preset, or
@@ -97,6 +102,7 @@ class TrainConfig:
     lr_decay: float | None = None
     lr_decay_every: int = 100
     seed: int = 0
+    seeds: int = 1
     c_reg: float | None = None
     f_target: float = 10.0
     weight_bounds: tuple[float, float] | None = None
@@ -168,6 +174,19 @@ def resolve(config: TrainConfig) -> TrainConfig:
     seed = resolved.seed
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < MAX_SEED:
         raise ValueError(f"`{api}`: seed must be an integer in [0, 2**32 - 1]; got {seed!r}.")
+    seeds = resolved.seeds
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ValueError(f"`{api}`: seeds must be an integer >= 1; got {seeds!r}.")
+    if seed + seeds > MAX_SEED:
+        raise ValueError(
+            f"`{api}`: seeds {seed}..{seed + seeds - 1} pass 2**32 - 1 (seed={seed}, "
+            f"seeds={seeds}); choose a smaller seed or fewer seeds."
+        )
+    if seeds > 1 and resolved.data_parallel:
+        raise ValueError(
+            f"`{api}`: data_parallel does not combine with seeds={seeds} (several seeds run "
+            "vmapped on one device); train one seed per data-parallel run."
+        )
     if not isinstance(resolved.eval_interval, int) or resolved.eval_interval < 0:
         raise ValueError(
             f"`{api}`: eval_interval must be an integer >= 0; got {resolved.eval_interval!r}."
@@ -253,6 +272,13 @@ class Experiment(NamedTuple):
     optimizer: optax.GradientTransformation
     dtype: Any
     mesh: Mesh | None  # data-parallel device mesh, or None for one device
+    # a multi-seed run of a frozen task: each seed's frozen batch, stacked on a leading seed axis
+    seed_batches: Batch | None = None
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        """The seeds of the run: ``seed, seed + 1, ..., seed + seeds - 1``."""
+        return seed_list(self.config)
 
 
 def build(config: TrainConfig) -> Experiment:
@@ -316,7 +342,26 @@ def build(config: TrainConfig) -> Experiment:
     if config.data_parallel:
         mesh = batch_mesh()
         check_divisible("TrainConfig", config.batch_size, mesh)
-    return Experiment(config, net, sample, loss, classification, rule, adam, dtype, mesh)
+    seed_batches = None
+    if frozen and config.seeds > 1:  # each seed trains on its own frozen batch
+        per_seed = [probe] + [
+            sample_frozen(generator, config, dtype, options, s) for s in seed_list(config)[1:]
+        ]
+        seed_batches = jax.tree.map(lambda *x: jnp.stack(x), *per_seed)
+    return Experiment(
+        config, net, sample, loss, classification, rule, adam, dtype, mesh, seed_batches
+    )
+
+
+def seed_list(config: TrainConfig) -> tuple[int, ...]:
+    """The seeds a configuration trains: ``seed, seed + 1, ..., seed + seeds - 1``."""
+    return tuple(range(config.seed, config.seed + config.seeds))
+
+
+def sample_frozen(generator, config: TrainConfig, dtype, options: dict, seed: int) -> Batch:
+    """The frozen batch of a frozen task for ``seed`` (the same draw as :func:`build`'s probe)."""
+    key = jax.random.fold_in(jax.random.key(seed), 1)
+    return generator(key, config.batch_size, dtype=dtype, **options)[0]
 
 
 def check_x64(api: str, dtype: str) -> None:

@@ -1,4 +1,4 @@
-"""The compiled pieces of training: one train step, the evaluation and the trial recorder.
+r"""The compiled pieces of training: one train step, the evaluation and the trial recorder.
 
 Each factory takes an :class:`~eprop_jax.experiment.Experiment` and returns a jit-compiled pure
 function of the weights and a key:
@@ -13,6 +13,20 @@ function of the weights and a key:
   signals and errors for the figures.
 
 Data-parallel experiments split every batch over the devices of ``exp.mesh``.
+
+**Several seeds** (``config.seeds > 1``): the weights, optimiser state and keys carry a leading
+seed axis of size ``S`` and each factory returns the same computation ``jax.vmap``-ped over it:
+
+* ``step(weights, opt_state, keys, active) -> (weights, opt_state, metrics)`` with ``keys`` of
+  shape ``(S,)`` and ``active`` a boolean ``(S,)``: a seed whose ``active`` is false keeps its
+  weights and optimiser state (its update is masked,
+  :math:`\theta_s \leftarrow \theta_s + a_s\,\Delta\theta_s`), which freezes a seed that
+  reached the early-stopping criterion; every metric has shape ``(S,)``;
+* ``evaluate(weights, keys)``: metrics of shape ``(S,)``;
+* ``record(weights, key)``: the first seed's trial (the figures show one network).
+
+A frozen task gives each seed its own frozen batch (``exp.seed_batches``), as that seed's
+single-seed run would.
 """
 
 from __future__ import annotations
@@ -52,8 +66,23 @@ def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.array([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
 
 
+def _batch(exp: Experiment, key: jax.Array, frozen: Batch | None) -> Batch:
+    """A fresh batch from ``key``, or the seed's frozen batch of a multi-seed frozen task."""
+    return exp.sample(key) if frozen is None else frozen
+
+
+def _masked(active: jax.Array, new, old):
+    """``new`` where ``active`` (shape ``(S,)``) is true, else ``old``, leaf by leaf."""
+
+    def pick(n, o):
+        return jnp.where(active.reshape(active.shape + (1,) * (n.ndim - 1)), n, o)
+
+    return jax.tree.map(pick, new, old)
+
+
 def make_train_step(exp: Experiment):
-    """Return the jit-compiled ``step(weights, opt_state, key) -> (weights, opt_state, metrics)``.
+    """Return the jit-compiled ``step(weights, opt_state, key) -> (weights, opt_state, metrics)``
+    (several seeds: ``step(weights, opt_state, keys, active)``, see the module docstring).
 
     ``metrics["finite"]`` is whether the gradients and the new weights are all finite (checked
     by the trainer every iteration). With ``config.check_finite`` the step is wrapped in
@@ -65,9 +94,9 @@ def make_train_step(exp: Experiment):
     if check:
         from jax.experimental import checkify
 
-    def step(weights, opt_state, key):
+    def step(weights, opt_state, key, frozen=None):
         batch_key, rule_key = jax.random.split(key)
-        batch = _distribute(exp, exp.sample(batch_key))
+        batch = _distribute(exp, _batch(exp, batch_key, frozen))
         if check:
             checkify.check(_all_finite(batch.inputs), "non-finite value (NaN/inf) in the inputs")
             for name, w in weights._asdict().items():
@@ -92,6 +121,20 @@ def make_train_step(exp: Experiment):
             metrics["accuracy"] = accuracy(aux.y_mean, batch.targets, batch.mask)
         return new_weights, opt_state, metrics
 
+    if exp.config.seeds > 1:
+        per_seed = jax.vmap(step)
+
+        def seeds_step(weights, opt_state, keys, active):
+            new_weights, new_opt_state, metrics = per_seed(
+                weights, opt_state, keys, exp.seed_batches
+            )
+            new_weights = _masked(active, new_weights, weights)
+            new_opt_state = _masked(active, new_opt_state, opt_state)
+            return new_weights, new_opt_state, metrics
+
+        if check:
+            return jax.jit(checkify.checkify(seeds_step))
+        return jax.jit(seeds_step)
     if check:
         return jax.jit(checkify.checkify(step))
     return jax.jit(step)
@@ -102,8 +145,8 @@ def make_evaluate(exp: Experiment):
     step_loss = get_loss(exp.loss)
     n_eval = exp.config.eval_batches
 
-    def one(weights, key):
-        batch = _distribute(exp, exp.sample(key))
+    def one(weights, key, frozen):
+        batch = _distribute(exp, _batch(exp, key, frozen))
         traj = simulate(exp.net, weights, batch.inputs)
         out = {"eval_loss": compute_task_loss(step_loss, traj.y, batch.targets, batch.mask)}
         if exp.classification:
@@ -111,19 +154,25 @@ def make_evaluate(exp: Experiment):
             out["eval_accuracy"] = accuracy(y_mean, batch.targets, batch.mask)
         return out
 
-    def evaluate(weights, key):
-        per_batch = jax.lax.map(lambda k: one(weights, k), jax.random.split(key, n_eval))
+    def evaluate(weights, key, frozen=None):
+        per_batch = jax.lax.map(lambda k: one(weights, k, frozen), jax.random.split(key, n_eval))
         return jax.tree.map(jnp.mean, per_batch)
 
+    if exp.config.seeds > 1:
+        per_seed = jax.vmap(evaluate)
+        return jax.jit(lambda weights, keys: per_seed(weights, keys, exp.seed_batches))
     return jax.jit(evaluate)
 
 
 def make_recorder(exp: Experiment):
-    """Return ``record(weights, key) -> dict`` of one trial's trajectory (for the figures)."""
+    """Return ``record(weights, key) -> dict`` of one trial's trajectory (for the figures; of the
+    first seed's weights in a multi-seed run, whose sampler is the first seed's)."""
     feedback = exp.config.feedback
     recorder = make_rule("eprop", exp.net, loss=exp.loss, feedback=feedback, record=True)
 
     def record(weights, key):
+        if exp.config.seeds > 1:
+            weights = jax.tree.map(lambda w: w[0], weights)
         batch = exp.sample(key)
         _, aux = recorder(weights, batch)
         traj = aux.trajectory

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from . import rundir
@@ -65,12 +66,22 @@ class TrainingDiverged(RuntimeError):
 
 
 class TrainResult(NamedTuple):
+    """What :func:`train` returns.
+
+    A multi-seed run (``config.seeds > 1``) returns weights and optimiser state stacked on a
+    leading seed axis, metrics whose values are lists over seeds (``None`` for a seed frozen by
+    the criterion), ``stopped_early`` true when every seed reached the criterion, and
+    ``seed_summary`` (:func:`summarise_seeds`).
+    """
+
     weights: Weights
     opt_state: Any
     metrics: list[dict]
     iterations_done: int
     stopped_early: bool
     seconds_per_iteration: float
+    seeds: tuple[int, ...] = (0,)
+    seed_summary: dict | None = None
 
 
 RUN_LENGTH_KEYS = ("iterations", "eval_interval", "checkpoint_interval", "check_finite")
@@ -139,15 +150,39 @@ def train(
             run.close()
 
 
+def _seed_keys(seed: int) -> tuple[jax.Array, ...]:
+    """The ``(init, loop, eval, record)`` keys of one seed."""
+    seed_key = jax.random.key(seed)
+    return tuple(jax.random.fold_in(seed_key, i) for i in (2, 3, 4, 5))
+
+
+def _stack(trees: list):
+    """Stack pytrees of the same structure on a new leading (seed) axis."""
+    return jax.tree.map(lambda *x: jnp.stack(x), *trees)
+
+
 def _train(exp: Experiment, run: rundir.RunDir | None, progress: bool) -> TrainResult:
     api = "train"
     cfg = exp.config
-    seed_key = jax.random.key(cfg.seed)
-    init_key, loop_key, eval_key, record_key = (
-        jax.random.fold_in(seed_key, i) for i in (2, 3, 4, 5)
-    )
-    weights = init_weights(exp.net, init_key, dtype=exp.dtype, feedback_std=cfg.feedback_std)
-    opt_state = exp.optimizer.init(weights)
+    seeds = exp.seeds
+    multi = len(seeds) > 1
+    keys = [_seed_keys(s) for s in seeds]
+    per_seed = [
+        init_weights(exp.net, k[0], dtype=exp.dtype, feedback_std=cfg.feedback_std) for k in keys
+    ]
+    if multi:  # each seed's weights, optimiser state and keys as its own run draws them
+        weights = _stack(per_seed)
+        opt_state = _stack([exp.optimizer.init(w) for w in per_seed])
+        loop_key, eval_key = (jnp.stack([k[i] for k in keys]) for i in (1, 2))
+        fold = jax.jit(jax.vmap(jax.random.fold_in, in_axes=(0, None)))
+    else:
+        weights = per_seed[0]
+        opt_state = exp.optimizer.init(weights)
+        loop_key, eval_key = keys[0][1], keys[0][2]
+        fold = jax.random.fold_in
+    record_key = keys[0][3]
+    # iterations after which each seed reached the criterion and was frozen; -1: still training
+    stopped_at = np.full(len(seeds), -1, dtype=np.int64)
     start, metrics = 0, []
     if run is not None and run.resumed:
         arrays = run.load_checkpoint(
@@ -155,6 +190,14 @@ def _train(exp: Experiment, run: rundir.RunDir | None, progress: bool) -> TrainR
         )
         weights, opt_state = _unflatten(run.path, arrays, weights, opt_state, api)
         start = int(arrays["iteration"])
+        if multi:
+            saved = arrays.get("stopped_at")
+            if saved is None or saved.shape != stopped_at.shape:
+                raise rundir.RunDirError(
+                    f"`{api}`: {run.path / rundir.CHECKPOINT} is not a checkpoint of a "
+                    f"{len(seeds)}-seed run (no stopped_at for each seed)."
+                )
+            stopped_at = saved.astype(np.int64)
         if start > cfg.iterations:
             raise rundir.RunDirError(
                 f"`{api}`: cannot resume {run.path} with iterations="
@@ -178,7 +221,10 @@ def _train(exp: Experiment, run: rundir.RunDir | None, progress: bool) -> TrainR
         run.write_config(_config_json(exp))
         run.start_metrics(metrics)
         if start == 0:
-            run.save_checkpoint(checkpoint_arrays(weights, opt_state, 0, cfg))
+            checkpoint_now = checkpoint_arrays(
+                weights, opt_state, 0, cfg, stopped_at if multi else None
+            )
+            run.save_checkpoint(checkpoint_now)
             run.save_npz("weights_initial.npz", weights._asdict())
             run.save_npz(
                 "snapshot_first.npz",
@@ -192,19 +238,21 @@ def _train(exp: Experiment, run: rundir.RunDir | None, progress: bool) -> TrainR
         bar = tqdm(
             total=cfg.iterations,
             initial=start,
-            desc=f"{cfg.task} [{cfg.rule}]",
+            desc=f"{cfg.task} [{cfg.rule}]" + (f" x{len(seeds)} seeds" if multi else ""),
             unit="it",
             dynamic_ncols=True,
         )
     stopped_early = False
     saved_at = start
-    lowest, warned = math.inf, False
+    lowest, warned = np.full(len(seeds), math.inf), False
     t_start = time.perf_counter()
 
     def checkpoint(done: int) -> None:
         nonlocal saved_at
         if run is not None:
-            run.save_checkpoint(checkpoint_arrays(weights, opt_state, done, cfg))
+            run.save_checkpoint(
+                checkpoint_arrays(weights, opt_state, done, cfg, stopped_at if multi else None)
+            )
             saved_at = done
 
     def diverged(
@@ -222,10 +270,30 @@ def _train(exp: Experiment, run: rundir.RunDir | None, progress: bool) -> TrainR
             )
         return TrainingDiverged(f"`{api}`: {what} at iteration {iteration}{where}.{advice}")
 
+    def record_of(iteration: int, columns: dict, active: np.ndarray, time_s: float) -> dict:
+        """One metrics line: scalars (one seed) or lists over seeds, ``None`` for frozen seeds."""
+
+        def value(v):
+            if not multi:
+                return float(v[0])
+            return [float(x) if a else None for x, a in zip(v, active, strict=True)]
+
+        head = {k: value(v) for k, v in columns.items() if k in first_keys}
+        tail = {k: value(v) for k, v in columns.items() if k not in first_keys}
+        return {"iteration": iteration, **head, "time_s": time_s, **tail}
+
     steps_run = 0
+    active = stopped_at < 0
     try:
         for iteration in range(start, cfg.iterations):
-            out = step(weights, opt_state, jax.random.fold_in(loop_key, iteration))
+            if not active.any():  # a resumed multi-seed run whose seeds all reached the criterion
+                stopped_early = True
+                break
+            iteration_key = fold(loop_key, iteration)
+            if multi:
+                out = step(weights, opt_state, iteration_key, jnp.asarray(active))
+            else:
+                out = step(weights, opt_state, iteration_key)
             if cfg.check_finite:
                 from jax.experimental import checkify
 
@@ -235,63 +303,88 @@ def _train(exp: Experiment, run: rundir.RunDir | None, progress: bool) -> TrainR
                 except checkify.JaxRuntimeError as err:
                     raise diverged(iteration, _check_error_text(err), advice="") from None
             new_weights, new_opt_state, m = out
-            m = {k: v.item() for k, v in jax.device_get(m).items()}
-            if not (m.pop("finite") and np.isfinite(m["loss"])):
-                raise diverged(iteration, "the loss, the gradients or the weights became NaN/inf")
-            if m["loss"] > LOSS_BLOWUP * lowest and lowest > 0 and not warned:
+            m = {k: np.atleast_1d(np.asarray(v)) for k, v in jax.device_get(m).items()}
+            bad = active & ~(m.pop("finite") & np.isfinite(m["loss"]))
+            if bad.any():
+                which = f" (seed {', '.join(str(seeds[i]) for i in np.flatnonzero(bad))})"
+                raise diverged(
+                    iteration,
+                    "the loss, the gradients or the weights became NaN/inf" + (which * multi),
+                )
+            loss = m["loss"]
+            grew = active & (lowest > 0) & (loss > LOSS_BLOWUP * lowest)
+            if grew.any() and not warned:
                 warned = True
+                i = int(np.flatnonzero(grew)[0])
                 warnings.warn(
-                    f"`{api}`: the loss grew from {lowest:.3g} to {m['loss']:.3g} by "
-                    f"iteration {iteration}; the run may be diverging (try a smaller "
-                    "learning rate).",
+                    f"`{api}`: the loss grew from {lowest[i]:.3g} to {loss[i]:.3g} by "
+                    f"iteration {iteration}{f' (seed {seeds[i]})' if multi else ''}; the run may "
+                    "be diverging (try a smaller learning rate).",
                     RuntimeWarning,
                     stacklevel=3,
                 )
-            lowest = min(lowest, m["loss"])
+            lowest = np.where(active, np.minimum(lowest, loss), lowest)
             weights, opt_state = new_weights, new_opt_state
             steps_run += 1
-            record = {"iteration": iteration, **m, "time_s": time.perf_counter() - t_start}
+            time_s = time.perf_counter() - t_start
+            first_keys = tuple(m)
+            columns = dict(m)
             if exp.classification:
-                record["recall_error"] = 1.0 - record["accuracy"]
+                columns["recall_error"] = 1.0 - columns["accuracy"]
             done = iteration + 1
             if evaluate is not None and (done % cfg.eval_interval == 0 or done == cfg.iterations):
-                ev = {
-                    k: v.item()
-                    for k, v in jax.device_get(
-                        evaluate(weights, jax.random.fold_in(eval_key, iteration))
-                    ).items()
-                }
+                ev = jax.device_get(evaluate(weights, fold(eval_key, iteration)))
+                ev = {k: np.atleast_1d(np.asarray(v)) for k, v in ev.items()}
                 if exp.classification:
                     ev["eval_recall_error"] = 1.0 - ev["eval_accuracy"]
-                record.update(ev)
+                columns.update(ev)
+            record = record_of(iteration, columns, active, time_s)
             metrics.append(record)
             if run is not None:
                 run.append_metrics([record])
-            if done % cfg.checkpoint_interval == 0 or done == cfg.iterations:
-                checkpoint(done)
-            if bar is not None:
-                shown = {"loss": f"{record['loss']:.4f}", "rate": f"{record['rate_hz']:.1f}Hz"}
-                if exp.classification:
-                    shown["acc"] = f"{record['accuracy']:.2f}"
-                    if "eval_recall_error" in record:
-                        shown["eval_err"] = f"{record['eval_recall_error']:.3f}"
-                bar.set_postfix(shown, refresh=False)
-                bar.update(1)
+            reached = np.zeros_like(active)
             if (
                 exp.classification
                 and cfg.target_error is not None
                 and done < cfg.iterations
-                and record.get("eval_recall_error", 1.0) < cfg.target_error
+                and "eval_recall_error" in columns
             ):
-                stopped_early = True
+                reached = active & (columns["eval_recall_error"] < cfg.target_error)
+                stopped_at[reached] = done
+            if (done % cfg.checkpoint_interval == 0 or done == cfg.iterations) and not (
+                reached.any() and reached.sum() == active.sum()
+            ):
                 checkpoint(done)
-                break
+            if bar is not None:
+                shown = {
+                    "loss": f"{_median(columns['loss'], active):.4f}",
+                    "rate": f"{_median(columns['rate_hz'], active):.1f}Hz",
+                }
+                if exp.classification:
+                    shown["acc"] = f"{_median(columns['accuracy'], active):.2f}"
+                    if "eval_recall_error" in columns:
+                        err = _median(columns["eval_recall_error"], active)
+                        shown["eval_err"] = f"{err:.3f}"
+                if multi:
+                    shown = {f"median {k}" if k == "loss" else k: v for k, v in shown.items()}
+                    shown["training"] = f"{int(active.sum())}/{len(seeds)}"
+                bar.set_postfix(shown, refresh=False)
+                bar.update(1)
+            if reached.any():
+                active = active & ~reached
+                if not active.any():
+                    stopped_early = True
+                    checkpoint(done)
+                    break
     finally:
         if bar is not None:
             bar.close()
     done = start + steps_run  # not len(metrics): a resumed run's metrics may have gaps
     elapsed = time.perf_counter() - t_start
     per_iteration = elapsed / max(done - start, 1)
+    seed_summary = None
+    if multi:
+        seed_summary = summarise_seeds(metrics, seeds, stopped_at, done, cfg.target_error)
     if run is not None:
         run.save_npz("weights_final.npz", weights._asdict())
         run.save_npz(
@@ -306,5 +399,107 @@ def _train(exp: Experiment, run: rundir.RunDir | None, progress: bool) -> TrainR
             "device": str(jax.devices()[0]),
             "jax_version": jax.__version__,
         }
+        if multi:
+            summary.update(seed_summary)
         run.write_json("summary.json", summary)
-    return TrainResult(weights, opt_state, metrics, done, stopped_early, per_iteration)
+    return TrainResult(
+        weights, opt_state, metrics, done, stopped_early, per_iteration, seeds, seed_summary
+    )
+
+
+def _median(values: np.ndarray, active: np.ndarray) -> float:
+    """The median of the seeds still training (all seeds if none is)."""
+    chosen = values[active] if active.any() else values
+    return float(np.median(chosen))
+
+
+SUMMARY_KEYS = (
+    "loss",
+    "task_loss",
+    "rate_hz",
+    "accuracy",
+    "recall_error",
+    "eval_loss",
+    "eval_accuracy",
+    "eval_recall_error",
+)
+"""The metrics :func:`summarise_seeds` reports per seed and as median and IQR."""
+
+
+def summarise_seeds(
+    metrics: list[dict],
+    seeds: tuple[int, ...],
+    stopped_at,
+    done: int,
+    target_error: float | None,
+) -> dict:
+    """Per-seed results of a multi-seed run and their median and inter-quartile range.
+
+    Args:
+        metrics: the run's records (each metric a list over seeds, ``None`` for a frozen seed).
+        seeds: the seeds, in the order of the lists.
+        stopped_at: per seed, the iterations after which it was frozen by the criterion, or -1.
+        done: the iterations the run did.
+        target_error: the early-stopping criterion (``None``: none).
+
+    Returns:
+        ``{"seeds", "per_seed", "median", "iqr", "iterations_to_criterion"}``: ``per_seed`` a
+        list of ``{"seed", "iterations_done", "stopped_early", "iterations_to_criterion",
+        "final"}`` (``final`` the last value of each metric of :data:`SUMMARY_KEYS` the seed
+        recorded; ``iterations_to_criterion`` the iterations after which its evaluation recall
+        error was first below ``target_error``, or ``None``); ``median`` and ``iqr`` (the 25th
+        and 75th percentiles) of each final metric over seeds; ``iterations_to_criterion`` the
+        median and IQR of the seeds' iterations to the criterion, a seed that never reached it
+        counting as infinitely many (``None`` where that makes the figure infinite).
+    """
+    per_seed = []
+    for i, seed in enumerate(seeds):
+        final = {}
+        to_criterion = None
+        for record in metrics:
+            for key in SUMMARY_KEYS:
+                values = record.get(key)
+                if values is not None and values[i] is not None:
+                    final[key] = values[i]
+            err = record.get("eval_recall_error")
+            if (
+                to_criterion is None
+                and target_error is not None
+                and err is not None
+                and err[i] is not None
+                and err[i] < target_error
+            ):
+                to_criterion = record["iteration"] + 1
+        per_seed.append(
+            {
+                "seed": seed,
+                "iterations_done": int(stopped_at[i]) if stopped_at[i] >= 0 else done,
+                "stopped_early": bool(stopped_at[i] >= 0),
+                "iterations_to_criterion": to_criterion,
+                "final": final,
+            }
+        )
+    median, iqr = {}, {}
+    for key in SUMMARY_KEYS:
+        values = [p["final"][key] for p in per_seed if key in p["final"]]
+        if len(values) == len(seeds):
+            median[key] = float(np.median(values))
+            iqr[key] = [float(q) for q in np.percentile(values, [25, 75])]
+    reached = [p["iterations_to_criterion"] for p in per_seed]
+    counts = np.array([math.inf if r is None else r for r in reached], dtype=float)
+
+    def finite(x: float) -> float | None:
+        return float(x) if math.isfinite(x) else None
+
+    return {
+        "seeds": list(seeds),
+        "per_seed": per_seed,
+        "median": median,
+        "iqr": iqr,
+        "iterations_to_criterion": {
+            "target_error": target_error,
+            "per_seed": reached,
+            "median": finite(np.median(counts)),
+            "iqr": [finite(q) for q in np.percentile(counts, [25, 75])],
+        },
+    }
