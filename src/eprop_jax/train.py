@@ -30,6 +30,7 @@ on disk is then the last good state.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import time
@@ -133,6 +134,8 @@ def train(
         raise ValueError(f"`{api}`: resume=True needs out_dir.")
     config_dict = _config_json(exp)
     run = None
+    if resume and out_dir is not None:
+        _check_resumed_seeds(Path(out_dir), exp, api)
     if out_dir is not None:
         run = rundir.open_run(
             out_dir,
@@ -159,6 +162,27 @@ def _seed_keys(seed: int) -> tuple[jax.Array, ...]:
 def _stack(trees: list):
     """Stack pytrees of the same structure on a new leading (seed) axis."""
     return jax.tree.map(lambda *x: jnp.stack(x), *trees)
+
+
+def _check_resumed_seeds(path: Path, exp: Experiment, api: str) -> None:
+    """Refuse, in one line, to resume a run folder that trained other seeds."""
+    try:
+        saved = json.loads((path / "config.json").read_text())
+    except (OSError, ValueError):
+        return  # missing or damaged: open_run says so
+    if not isinstance(saved, dict) or rundir.run_kind(saved) != "spiking":
+        return
+    saved_seeds = saved.get("seed_list", [saved.get("seed")])
+    if saved_seeds != list(exp.seeds):
+        raise rundir.RunDirError(
+            f"`{api}`: cannot resume {path}: it trains seed(s) {_seed_text(saved_seeds)}, not "
+            f"{_seed_text(exp.seeds)}; give the run's own --seed/--seeds."
+        )
+
+
+def _seed_text(seeds) -> str:
+    seeds = list(seeds)
+    return str(seeds[0]) if len(seeds) == 1 else f"{seeds[0]}..{seeds[-1]} ({len(seeds)} seeds)"
 
 
 def _train(exp: Experiment, run: rundir.RunDir | None, progress: bool) -> TrainResult:

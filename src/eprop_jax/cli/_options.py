@@ -52,6 +52,28 @@ SEED = _integer(0, 2**32 - 1)
 """A random seed (``jax.random.key`` takes 32-bit seeds)."""
 
 
+def _seeds(text: str) -> tuple[int | None, int]:
+    """``--seeds``: a count ``N`` (seeds ``--seed`` ... ``--seed + N - 1``) or a range ``A:B``
+    (seeds ``A`` ... ``B - 1``, as Python's ``range``). Returns ``(first seed or None, count)``."""
+    wanted = "a count N >= 1 or a range A:B of seeds with 0 <= A < B <= 2**32"
+    if ":" in text:
+        first, _, stop = text.partition(":")
+        try:
+            a, b = int(first), int(stop)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {wanted}; got {text!r}") from None
+        if not 0 <= a < b <= 2**32:
+            raise argparse.ArgumentTypeError(f"expected {wanted}; got {text!r}")
+        return a, b - a
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {wanted}; got {text!r}") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"expected {wanted}; got {text!r}")
+    return None, count
+
+
 def _number(
     low: float = -math.inf,
     high: float = math.inf,

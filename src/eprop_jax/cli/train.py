@@ -26,6 +26,7 @@ from ._options import (
     _number,
     _rule_name,
     _rule_option,
+    _seeds,
     _task_option,
 )
 
@@ -103,9 +104,20 @@ def _add_train_parser(sub) -> None:
         f"iterations (default: {_preset('lr_decay')}; 1 = constant)",
     )
     p.add_argument("--lr-decay-every", type=_integer(1), default=100, help="(default: 100)")
-    p.add_argument("--seed", type=SEED, default=0, help="random seed (default: 0)")
+    p.add_argument("--seed", type=SEED, help="random seed (default: 0)")
     p.add_argument(
-        "--out", type=Path, help="output directory (default: runs/TASK-RULE-FEEDBACK-sSEED)"
+        "--seeds",
+        type=_seeds,
+        metavar="N|A:B",
+        help="train N independent networks at once (seeds --seed ... --seed+N-1), or those of "
+        "seeds A ... B-1, in one compiled step; metrics per seed, figures and summary.json "
+        "give the median and inter-quartile range (default: 1)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="output directory (default: runs/TASK-RULE-FEEDBACK-sSEED, with several seeds "
+        "...-sFIRST-LAST)",
     )
     p.add_argument(
         "--dt", type=_POSITIVE, help="time step in ms of both the task and the network (default: 1)"
@@ -223,6 +235,21 @@ def _train(args) -> int:
             f"({', '.join(sorted(task_lib.CLASSIFICATION_TASKS))}) only; {args.task} "
             "is a regression task."
         )
+    seed, n_seeds = args.seed if args.seed is not None else 0, 1
+    if args.seeds is not None:
+        first, n_seeds = args.seeds
+        if first is not None:
+            if args.seed is not None:
+                raise ValueError(
+                    f"--seeds {first}:{first + n_seeds} names its first seed; leave --seed "
+                    f"{args.seed} out (or give --seeds {n_seeds})."
+                )
+            seed = first
+    if n_seeds > 1 and args.data_parallel:
+        raise ValueError(
+            f"--data-parallel does not combine with --seeds ({n_seeds} seeds run vmapped on "
+            "one device); train one seed per data-parallel run."
+        )
     network = {k[4:]: v for k, v in vars(args).items() if k.startswith("net_") and v is not None}
     task_options = dict(args.task_option)
     if args.data is not None:
@@ -243,7 +270,8 @@ def _train(args) -> int:
         learning_rate=args.learning_rate,
         lr_decay=args.lr_decay,
         lr_decay_every=args.lr_decay_every,
-        seed=args.seed,
+        seed=seed,
+        seeds=n_seeds,
         c_reg=args.c_reg,
         f_target=args.f_target,
         feedback_std=args.feedback_std,
@@ -259,19 +287,21 @@ def _train(args) -> int:
         check_finite=args.check_finite,
     )
     rule_tag = args.rule.replace(":", "_")
-    out = args.out or Path("runs") / f"{args.task}-{rule_tag}-{feedback}-s{args.seed}"
+    tag = f"s{seed}" if n_seeds == 1 else f"s{seed}-{seed + n_seeds - 1}"
+    out = args.out or Path("runs") / f"{args.task}-{rule_tag}-{feedback}-{tag}"
     result = train(
         config, out, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress
     )
-    final = result.metrics[-1] if result.metrics else {}
     print(
         f"done: {result.iterations_done} iterations, {result.seconds_per_iteration:.3f} s/iteration"
         + (" (stopped early: target error reached)" if result.stopped_early else "")
     )
-    shown = {
-        k: final[k] for k in ("loss", "accuracy", "eval_recall_error", "rate_hz") if k in final
-    }
-    print("final:", json.dumps(shown))
+    keys = ("loss", "accuracy", "eval_recall_error", "rate_hz")
+    if result.seed_summary is None:
+        final = result.metrics[-1] if result.metrics else {}
+        print("final:", json.dumps({k: final[k] for k in keys if k in final}))
+    else:
+        _print_seed_summary(result.seed_summary, keys)
     if not args.no_plots:
         from ..plotting import plot_run
 
@@ -279,3 +309,25 @@ def _train(args) -> int:
         print(f"figures: {', '.join(str(p) for p in paths)}")
     print(f"outputs in {out}")
     return 0
+
+
+def _print_seed_summary(summary: dict, keys: tuple[str, ...]) -> None:
+    """The final metrics of a multi-seed run as median [IQR], and each seed's iterations to the
+    criterion (also in summary.json)."""
+    seeds = summary["seeds"]
+    shown = {
+        k: f"{summary['median'][k]:.4g} [{summary['iqr'][k][0]:.4g}, {summary['iqr'][k][1]:.4g}]"
+        for k in keys
+        if k in summary["median"]
+    }
+    print(f"final over {len(seeds)} seeds, median [IQR]:", json.dumps(shown))
+    criterion = summary["iterations_to_criterion"]
+    if criterion["target_error"] is not None:
+        per_seed = ", ".join(
+            f"{s}: {n if n is not None else '-'}"
+            for s, n in zip(seeds, criterion["per_seed"], strict=True)
+        )
+        print(
+            f"iterations to eval recall error < {criterion['target_error']:g} per seed "
+            f"({per_seed}); median {criterion['median']}, IQR {criterion['iqr']}"
+        )

@@ -42,6 +42,7 @@ from .run import plot_run as plot_run
 from .training import RECALL_CRITERION as RECALL_CRITERION
 from .training import plot_learning_curve as plot_learning_curve
 from .training import plot_regression as plot_regression
+from .training import plot_seed_learning_curves as plot_seed_learning_curves
 from .training import plot_snapshot as plot_snapshot
 from .training import plot_weights as plot_weights
 from .tutorial import plot_alignment as plot_alignment
@@ -63,6 +64,7 @@ __all__ = [
     "plot_regression",
     "plot_regression_trial",
     "plot_run",
+    "plot_seed_learning_curves",
     "plot_snapshot",
     "plot_weights",
 ]

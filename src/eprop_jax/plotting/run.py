@@ -25,6 +25,12 @@ figures of :mod:`eprop_jax.miconi.figures`, and a spiking e-prop run the figures
 
 The ALIF neurons are the last ``n_alif`` rows of the recurrent population.
 
+A **multi-seed run** (``config.json`` holds ``"seed_list"``) keeps these files with a seed axis:
+each metric in ``metrics.jsonl`` is a list over the seeds (``None`` for a seed frozen by the
+criterion), the weight files stack the seeds on a leading axis, and the snapshots are of the
+first seed. ``learning_curve.png`` then shows the median, the inter-quartile band and one thin
+line per seed (:func:`plot_seed_learning_curves`); ``weights.png`` the first seed.
+
 Example:
     >>> from eprop_jax.plotting import plot_run
     >>> paths = plot_run("runs/evidence")  # doctest: +SKIP
@@ -40,7 +46,13 @@ import pathlib
 from matplotlib.figure import Figure
 
 from ._style import DPI, _check_task_kind
-from .training import plot_learning_curve, plot_regression, plot_snapshot, plot_weights
+from .training import (
+    plot_learning_curve,
+    plot_regression,
+    plot_seed_learning_curves,
+    plot_snapshot,
+    plot_weights,
+)
 
 __all__ = ["plot_run"]
 
@@ -138,8 +150,14 @@ def plot_run(out_dir: str | pathlib.Path, *, n_alif: int | None = None) -> list[
         fig.clear()  # the figure is not registered with pyplot; clearing frees its artists now
         written.append(path)
 
+    seeds = config.get("seed_list")
+    if seeds is not None:
+        run_name += f"; seeds {seeds[0]}..{seeds[-1]}"
     if metrics:
-        fig = plot_learning_curve(metrics, task_kind)
+        if seeds is not None:
+            fig = plot_seed_learning_curves(metrics, task_kind, seeds)
+        else:
+            fig = plot_learning_curve(metrics, task_kind)
         fig.suptitle(run_name)
         save(fig, "learning_curve.png")
 
@@ -160,9 +178,10 @@ def plot_run(out_dir: str | pathlib.Path, *, n_alif: int | None = None) -> list[
             save(plot_regression(snapshot, label), f"readout_{which}.png")
 
     if (out / "weights_initial.npz").is_file() and (out / "weights_final.npz").is_file():
-        fig = plot_weights(
-            _load_npz(out / "weights_initial.npz"), _load_npz(out / "weights_final.npz")
-        )
-        fig.suptitle(run_name)
+        initial, final = (_load_npz(out / f"weights_{w}.npz") for w in ("initial", "final"))
+        if seeds is not None:  # stacked over seeds: the first seed's network
+            initial, final = ({k: v[0] for k, v in w.items()} for w in (initial, final))
+        fig = plot_weights(initial, final)
+        fig.suptitle(run_name + (f"; weights of seed {seeds[0]}" if seeds is not None else ""))
         save(fig, "weights.png")
     return written

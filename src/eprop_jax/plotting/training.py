@@ -3,6 +3,8 @@ r"""The figures of one training run: learning curve, trial snapshot, readout and
 * :func:`plot_learning_curve`: training loss against iteration (log scale), with the evaluation
   loss as markers. For classification a second panel shows the recall error (training and
   evaluation) with the 7 % criterion of Bellec et al. 2020 (dashed) and 10 % (dotted).
+* :func:`plot_seed_learning_curves`: the same panels for a multi-seed run: the median over seeds,
+  the inter-quartile band and a thin line per seed.
 * :func:`plot_snapshot`: one trial, stacked panels on a shared time axis in ms, as in Fig. 3 of
   the paper and NEST's e-prop tutorials: input spikes, recurrent spikes (ALIF neurons in another
   colour), membrane potentials :math:`v_t` of up to 5 neurons, their adaptive thresholds
@@ -25,6 +27,7 @@ References:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -51,6 +54,7 @@ __all__ = [
     "RECALL_CRITERION",
     "plot_learning_curve",
     "plot_regression",
+    "plot_seed_learning_curves",
     "plot_snapshot",
     "plot_weights",
 ]
@@ -170,6 +174,116 @@ def plot_learning_curve(metrics: Sequence[Mapping[str, Any]], task_kind: str) ->
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8, ncols=2)
 
+    axes[-1].set_xlabel("iteration")
+    return fig
+
+
+def _seed_matrix(metrics: Sequence[Mapping[str, Any]], key: str, n_seeds: int) -> np.ndarray:
+    """``(n_records, n_seeds)`` values of ``key``; a seed without a value (frozen by the
+    criterion) keeps its last one, before its first value it is NaN."""
+    out = np.full((len(metrics), n_seeds), np.nan)
+    last = np.full(n_seeds, np.nan)
+    for i, rec in enumerate(metrics):
+        values = rec.get(key)
+        if values is not None:
+            fresh = np.array([np.nan if v is None else float(v) for v in values])
+            last = np.where(np.isnan(fresh), last, fresh)
+        out[i] = last
+    return out
+
+
+def plot_seed_learning_curves(
+    metrics: Sequence[Mapping[str, Any]], task_kind: str, seeds: Sequence[int]
+) -> Figure:
+    """Plot the loss (and recall error) of a multi-seed run: median, IQR band, one line per seed.
+
+    Each record's metrics are lists over ``seeds`` (the multi-seed layout of ``metrics.jsonl``,
+    :mod:`eprop_jax.rundir`), ``None`` for a seed frozen by the early-stopping criterion, which
+    keeps its last value here. The thick line is the median over seeds, the band the 25th to 75th
+    percentile, the thin lines the seeds; evaluation medians are markers with IQR bars. For
+    classification a second panel shows the recall error with the 7 % and 10 % lines.
+
+    Args:
+        metrics: the records of ``metrics.jsonl``; each needs ``"iteration"`` and ``"loss"``.
+        task_kind: ``"classification"`` or ``"regression"``.
+        seeds: the run's seeds (``config.json``'s ``seed_list``).
+
+    Returns:
+        A figure with one axes (regression) or two (classification).
+
+    Raises:
+        ValueError: if ``task_kind`` is unknown, ``metrics`` is empty, a record lacks a key or
+            holds a list of another length than ``seeds``.
+    """
+    api = "plot_seed_learning_curves"
+    _check_task_kind(api, task_kind)
+    if len(metrics) == 0:
+        raise ValueError(f"`{api}`: metrics is empty; expected at least one record.")
+    n = len(seeds)
+    for i, rec in enumerate(metrics):
+        for key in ("iteration", "loss"):
+            if key not in rec:
+                raise ValueError(f"`{api}`: metrics[{i}] has no {key!r} key; got {sorted(rec)}.")
+        if not isinstance(rec["loss"], list) or len(rec["loss"]) != n:
+            raise ValueError(
+                f"`{api}`: metrics[{i}]['loss'] must be a list of {n} values (one per seed); "
+                f"got {rec['loss']!r}."
+            )
+    it = np.array([float(r["iteration"]) for r in metrics])
+    classification = task_kind == "classification"
+    n_panels = 2 if classification else 1
+    fig = Figure(figsize=(7.5, 2.6 * n_panels + 0.6), layout="constrained")
+    axes = fig.subplots(n_panels, 1, sharex=True, squeeze=False)[:, 0]
+
+    def bands(ax: Axes, key: str, eval_key: str, label: str) -> np.ndarray:
+        values = _seed_matrix(metrics, key, n)
+        for column in values.T:
+            ax.plot(it, column, color="tab:blue", lw=0.5, alpha=0.3)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column before a start
+            lo, med, hi = np.nanpercentile(values, [25, 50, 75], axis=1)
+        ax.fill_between(it, lo, hi, color="tab:blue", alpha=0.25, lw=0, label="IQR over seeds")
+        ax.plot(it, med, color="tab:blue", lw=1.6, label=f"{label} (median of {n} seeds)")
+        rows = [i for i, r in enumerate(metrics) if r.get(eval_key) is not None]
+        if rows:
+            ev = _seed_matrix([metrics[i] for i in rows], eval_key, n)
+            elo, emed, ehi = np.nanpercentile(ev, [25, 50, 75], axis=1)
+            ax.errorbar(
+                it[rows], emed, yerr=[emed - elo, ehi - emed], ls="", marker="o", ms=4,
+                color="tab:orange", capsize=2, label="eval (median, IQR)",
+            )  # fmt: skip
+        return values
+
+    ax = axes[0]
+    loss = bands(ax, "loss", "eval_loss", "training loss")
+    if np.any(np.isfinite(loss) & (loss > 0)):
+        ax.set_yscale("log", nonpositive="mask")
+    ax.set_ylabel("loss")
+    ax.set_title("loss")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=8)
+    if classification:
+        ax = axes[1]
+        key = "recall_error" if metrics[0].get("recall_error") is not None else "accuracy"
+        if key == "accuracy":  # older records: 1 - accuracy
+            metrics = [
+                {
+                    **r,
+                    "recall_error": [None if a is None else 1.0 - a for a in r["accuracy"]],
+                    "eval_recall_error": None
+                    if r.get("eval_accuracy") is None
+                    else [None if a is None else 1.0 - a for a in r["eval_accuracy"]],
+                }
+                for r in metrics
+            ]
+        bands(ax, "recall_error", "eval_recall_error", "training")
+        ax.axhline(RECALL_CRITERION, color="k", ls="--", lw=1, label="7% (paper criterion)")
+        ax.axhline(0.10, color="0.4", ls=":", lw=1, label="10%")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_ylabel("recall error")
+        ax.set_title("recall error (1 - accuracy)")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8, ncols=2)
     axes[-1].set_xlabel("iteration")
     return fig
 
