@@ -9,11 +9,21 @@ For a rule's gradient :math:`g` and BPTT's :math:`g^*` of the same weight matrix
 
 A cosine of 1 with norm ratio 1 means the same gradient; e-prop's approximation shows up as a
 cosine below 1 in ``w_in`` and ``w_rec`` (``w_out`` and ``b_out`` are exact in every rule).
+
+Over several seeds (networks), :func:`over_seeds` pools :func:`mean_alignment`'s tables: with
+:math:`m_{s}` and :math:`\sigma_{s}` the mean and standard deviation of a figure over the batches
+of seed :math:`s` (of :math:`S`),
+
+.. math::
+
+    \bar m = \frac{1}{S}\sum_s m_s, \qquad
+    \sigma_\text{batches} = \frac{1}{S}\sum_s \sigma_s, \qquad
+    \sigma_\text{seeds} = \Big(\frac{1}{S}\sum_s (m_s - \bar m)^2\Big)^{1/2}.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -118,21 +128,57 @@ def mean_alignment(
     return out
 
 
+def over_seeds(
+    tables: Sequence[Mapping[str, Mapping[str, Mapping[str, float]]]],
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Pool :func:`mean_alignment`'s tables of several seeds (module docstring).
+
+    Returns:
+        ``{rule_name: {matrix: {figure, figure_std, figure_seed_std, ...}}}`` for figure in
+        ``cosine`` and ``norm_ratio``: the mean over seeds of the per-seed means, the mean over
+        seeds of the standard deviation over batches, and the (population) standard deviation
+        over seeds of the per-seed means.
+    """
+    if len(tables) == 0:
+        raise ValueError("`over_seeds`: `tables` is empty; give at least one seed's table.")
+    out: dict = {}
+    for rule, per_matrix in tables[0].items():
+        out[rule] = {}
+        for matrix, figures in per_matrix.items():
+            entry = {}
+            for figure in ("cosine", "norm_ratio"):
+                if figure not in figures:
+                    continue
+                means = [t[rule][matrix][figure] for t in tables]
+                stds = [t[rule][matrix].get(f"{figure}_std", 0.0) for t in tables]
+                entry[figure] = float(np.mean(means))
+                entry[f"{figure}_std"] = float(np.mean(stds))
+                entry[f"{figure}_seed_std"] = float(np.std(means))
+            out[rule][matrix] = entry
+    return out
+
+
 def format_alignment(table: Mapping[str, Mapping[str, Mapping[str, float]]]) -> str:
-    """Render :func:`compare_rules`' or :func:`mean_alignment`'s output as a plain-text table
-    (``mean ± std`` where standard deviations are present)."""
+    """Render :func:`compare_rules`', :func:`mean_alignment`'s or :func:`over_seeds`' output as a
+    plain-text table (``mean ± std`` where standard deviations are present; ``mean ± std over
+    batches ± std over seeds`` for :func:`over_seeds`)."""
     width = max([24, *(len(rule) + 2 for rule in table)])
+    seeds = any("cosine_seed_std" in m for per in table.values() for m in per.values())
+    column = 28 if seeds else 18
 
     def cell(m: Mapping[str, float], figure: str) -> str:
-        if f"{figure}_std" in m:
-            return f"{m[figure]:.4f} ± {m[figure + '_std']:.4f}"
-        return f"{m[figure]:.4f}"
+        text = f"{m[figure]:.4f}"
+        for suffix in ("_std", "_seed_std"):
+            if f"{figure}{suffix}" in m:
+                text += f" ± {m[figure + suffix]:.4f}"
+        return text
 
-    lines = [f"{'rule':<{width}}{'matrix':<8}{'cosine':>18}{'norm ratio':>18}"]
+    lines = [f"{'rule':<{width}}{'matrix':<8}{'cosine':>{column}}{'norm ratio':>{column}}"]
     for rule, per_matrix in table.items():
         for name, m in per_matrix.items():
             lines.append(
-                f"{rule:<{width}}{name:<8}{cell(m, 'cosine'):>18}{cell(m, 'norm_ratio'):>18}"
+                f"{rule:<{width}}{name:<8}{cell(m, 'cosine'):>{column}}"
+                f"{cell(m, 'norm_ratio'):>{column}}"
             )
     return "\n".join(lines)
 

@@ -27,20 +27,31 @@ seed axis of size ``S`` and each factory returns the same computation ``jax.vmap
 
 A frozen task gives each seed its own frozen batch (``exp.seed_batches``), as that seed's
 single-seed run would.
+
+:func:`reuse` hands the trainer the compiled function of an earlier experiment whose
+configuration differs only in what the compiled code does not depend on (the run length, the
+early-stopping criterion and, for a task that draws fresh batches, the seed), so training several
+seeds one after the other, or resuming in the same process, compiles once.
 """
 
 from __future__ import annotations
+
+import dataclasses
+import json
+from collections import OrderedDict
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import optax
 
+from . import tasks as task_lib
 from .experiment import Experiment
 from .losses import accuracy, get_loss, masked_mean_readout
 from .losses import task_loss as compute_task_loss
 from .network import Weights, simulate
 from .parallel import batch_shardings
-from .rules import make_rule
+from .rules import make_rule, resolve_rule
 from .types import Batch
 
 
@@ -192,3 +203,41 @@ def make_recorder(exp: Experiment):
         }
 
     return jax.jit(record)
+
+
+_NOT_COMPILED_IN = ("iterations", "eval_interval", "checkpoint_interval", "target_error")
+"""Configuration fields the compiled step, evaluation and recorder do not depend on."""
+
+_REUSED: OrderedDict = OrderedDict()
+_REUSED_SIZE = 12
+
+
+def _compiled_key(factory: Callable, exp: Experiment):
+    """What a compiled function of ``factory(exp)`` depends on, or ``None`` (do not reuse)."""
+    if exp.mesh is not None:
+        return None
+    config = dataclasses.asdict(exp.config)
+    for name in _NOT_COMPILED_IN:
+        config.pop(name)
+    if exp.config.task not in task_lib.FROZEN_TASKS:
+        config.pop("seed")  # fresh batches come from the key, not the seed
+    try:
+        text = json.dumps(config, sort_keys=True)
+    except TypeError:  # an option that JSON cannot spell: build anew
+        return None
+    return (factory, text, task_lib.get_task(exp.config.task), resolve_rule(exp.config.rule))
+
+
+def reuse(factory: Callable, exp: Experiment):
+    """``factory(exp)``, or the same factory's function for an experiment it equals in all the
+    compiled code depends on (module docstring): its compilation is reused."""
+    key = _compiled_key(factory, exp)
+    if key is None:
+        return factory(exp)
+    if key in _REUSED:
+        _REUSED.move_to_end(key)
+        return _REUSED[key]
+    made = _REUSED[key] = factory(exp)
+    if len(_REUSED) > _REUSED_SIZE:
+        _REUSED.popitem(last=False)
+    return made

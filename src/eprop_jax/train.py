@@ -60,6 +60,7 @@ from .parallel import replicate
 from .steps import make_evaluate as make_evaluate
 from .steps import make_recorder as make_recorder
 from .steps import make_train_step as make_train_step
+from .steps import reuse
 
 
 class TrainingDiverged(RuntimeError):
@@ -238,9 +239,9 @@ def _train(exp: Experiment, run: rundir.RunDir | None, progress: bool) -> TrainR
     if exp.mesh is not None:
         weights, opt_state = replicate((weights, opt_state), exp.mesh)
 
-    step = make_train_step(exp)
-    evaluate = make_evaluate(exp) if cfg.eval_interval > 0 else None
-    recorder = make_recorder(exp) if run is not None else None
+    step = reuse(make_train_step, exp)
+    evaluate = reuse(make_evaluate, exp) if cfg.eval_interval > 0 else None
+    recorder = reuse(make_recorder, exp) if run is not None else None
     if run is not None:
         run.write_config(_config_json(exp))
         run.start_metrics(metrics)
@@ -510,11 +511,7 @@ def summarise_seeds(
             median[key] = float(np.median(values))
             iqr[key] = [float(q) for q in np.percentile(values, [25, 75])]
     reached = [p["iterations_to_criterion"] for p in per_seed]
-    counts = np.array([math.inf if r is None else r for r in reached], dtype=float)
-
-    def finite(x: float) -> float | None:
-        return float(x) if math.isfinite(x) else None
-
+    to_criterion = median_iqr(reached)
     return {
         "seeds": list(seeds),
         "per_seed": per_seed,
@@ -523,7 +520,21 @@ def summarise_seeds(
         "iterations_to_criterion": {
             "target_error": target_error,
             "per_seed": reached,
-            "median": finite(np.median(counts)),
-            "iqr": [finite(q) for q in np.percentile(counts, [25, 75])],
+            "median": to_criterion["median"],
+            "iqr": to_criterion["iqr"],
         },
     }
+
+
+def median_iqr(values) -> dict:
+    """``{"median", "iqr": [q25, q75]}`` of ``values`` (linear interpolation, as numpy's
+    default), where ``None`` counts as infinitely many; an infinite result is ``None``."""
+    x = np.sort(np.array([math.inf if v is None else v for v in values], dtype=float))
+
+    def quantile(q: float) -> float | None:
+        position = q * (len(x) - 1)
+        lo, hi = math.floor(position), math.ceil(position)
+        value = x[lo] if x[lo] == x[hi] else x[lo] + (position - lo) * (x[hi] - x[lo])
+        return float(value) if math.isfinite(value) else None
+
+    return {"median": quantile(0.5), "iqr": [quantile(0.25), quantile(0.75)]}

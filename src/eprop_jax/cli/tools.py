@@ -71,6 +71,14 @@ def _add_compare_parser(sub) -> None:
     )
     p.add_argument("--n-rec", type=_integer(1), help="recurrent neurons (default: task preset)")
     p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument(
+        "--seeds",
+        type=_integer(1),
+        default=1,
+        help="compare on N networks (seeds --seed ... --seed+N-1, each with its own weights and "
+        "batches) and report mean ± std over batches ± std over seeds (default: 1; a multi-seed "
+        "--run uses its own seeds)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
@@ -95,10 +103,11 @@ def _plot(args) -> int:
 
 def _compare(args) -> int:
     import dataclasses
+    import functools
 
     import jax
 
-    from ..compare import format_alignment, mean_alignment
+    from ..compare import format_alignment, mean_alignment, over_seeds
     from ..losses import rate_regularization
     from ..network import init_weights
     from ..rules import make_rule
@@ -129,32 +138,77 @@ def _compare(args) -> int:
             seed=args.seed,
             network={"n_rec": args.n_rec} if args.n_rec else {},
         )
-    exp = build(config)
-    reg = rate_regularization(exp.config.c_reg, exp.config.f_target)
-    key = jax.random.key(args.seed)
-    weights = init_weights(
-        exp.net, jax.random.fold_in(key, 2), dtype=exp.dtype, feedback_std=exp.config.feedback_std
-    )
-    where = "the initial weights"
-    if args.run is not None:
-        weights, _, iteration, _ = load_checkpoint(
-            args.run / "checkpoint.npz", weights, exp.optimizer.init(weights)
+    if args.run is not None and args.seeds != 1:
+        raise ValueError(
+            f"--seeds {args.seeds} cannot be combined with --run: the run's own seeds decide it."
         )
-        where = f"the weights of {args.run} after {iteration} iterations"
-    common = {"loss": exp.loss, "regularization": reg}
-    reference = make_rule("bptt", exp.net, **common)
-    rules = {}
-    for name in ["eprop", *args.rule]:
-        if takes_feedback(resolve_rule(name)):
-            for feedback in FEEDBACKS:
-                rules[f"{name}/{feedback}"] = make_rule(name, exp.net, feedback=feedback, **common)
-        else:
-            rules[name] = make_rule(name, exp.net, **common)
-    rules["eprop-autodiff/symmetric"] = make_rule("eprop-autodiff", exp.net, **common)
-    for window in windows:
-        rules[f"tbptt/K={window}"] = make_rule("tbptt", exp.net, truncation=window, **common)
-    batches = (exp.sample(jax.random.fold_in(key, 100 + b)) for b in range(args.batches))
-    table = mean_alignment(rules, weights, batches, reference=reference, key=key)
+    if args.run is not None and config.seeds > 1:
+        if args.seed != 0:
+            raise ValueError(
+                f"--seed {args.seed} cannot be combined with --run of a multi-seed run: each "
+                "seed's batches come from its own seed."
+            )
+        seeds = list(range(config.seed, config.seed + config.seeds))
+    else:
+        seeds = list(range(args.seed, args.seed + args.seeds))
+        if seeds[-1] >= 2**32:
+            raise ValueError(f"--seed {args.seed} --seeds {args.seeds} pass 2**32 - 1.")
+    stacked = None
+    if args.run is not None and len(seeds) > 1:  # the run's checkpoint stacks its seeds
+        exp = build(config)
+        template = [
+            init_weights(exp.net, jax.random.key(s), dtype=exp.dtype, feedback_std=1.0)
+            for s in seeds
+        ]
+        stack = functools.partial(jax.tree.map, lambda *x: jax.numpy.stack(x))
+        weights, _, iteration, _ = load_checkpoint(
+            args.run / "checkpoint.npz",
+            stack(*template),
+            stack(*(exp.optimizer.init(w) for w in template)),
+        )
+        stacked = (weights, iteration)
+    tables = []
+    for index, seed in enumerate(seeds):
+        # a single-seed --run keeps its configuration; --seed only picks the batches, as before
+        exp = build(
+            config
+            if stacked is None and args.run
+            else dataclasses.replace(config, seed=seed, seeds=1)
+        )
+        reg = rate_regularization(exp.config.c_reg, exp.config.f_target)
+        key = jax.random.key(seed)
+        weights = init_weights(
+            exp.net,
+            jax.random.fold_in(key, 2),
+            dtype=exp.dtype,
+            feedback_std=exp.config.feedback_std,
+        )
+        where = "the initial weights"
+        if stacked is not None:
+            weights, iteration = jax.tree.map(lambda w, i=index: w[i], stacked[0]), stacked[1]
+            where = f"the weights of {args.run} after {iteration} iterations"
+        elif args.run is not None:
+            weights, _, iteration, _ = load_checkpoint(
+                args.run / "checkpoint.npz", weights, exp.optimizer.init(weights)
+            )
+            where = f"the weights of {args.run} after {iteration} iterations"
+        common = {"loss": exp.loss, "regularization": reg}
+        reference = make_rule("bptt", exp.net, **common)
+        rules = {}
+        for name in ["eprop", *args.rule]:
+            if takes_feedback(resolve_rule(name)):
+                for feedback in FEEDBACKS:
+                    rules[f"{name}/{feedback}"] = make_rule(
+                        name, exp.net, feedback=feedback, **common
+                    )
+            else:
+                rules[name] = make_rule(name, exp.net, **common)
+        rules["eprop-autodiff/symmetric"] = make_rule("eprop-autodiff", exp.net, **common)
+        for window in windows:
+            rules[f"tbptt/K={window}"] = make_rule("tbptt", exp.net, truncation=window, **common)
+        batches = (exp.sample(jax.random.fold_in(key, 100 + b)) for b in range(args.batches))
+        tables.append(mean_alignment(rules, weights, batches, reference=reference, key=key))
+    table = tables[0] if len(seeds) == 1 else over_seeds(tables)
     if args.json:
         print(
             json.dumps(
@@ -162,6 +216,7 @@ def _compare(args) -> int:
                     "task": task,
                     "batches": args.batches,
                     "batch_size": exp.config.batch_size,
+                    "seeds": seeds,
                     "weights": where,
                     "alignment": table,
                 },
@@ -171,7 +226,8 @@ def _compare(args) -> int:
     else:
         print(
             f"gradient alignment with BPTT, {task}, mean ± std over {args.batches} batch(es) "
-            f"of {exp.config.batch_size} at {where}"
+            + (f"± std over {len(seeds)} seeds " if len(seeds) > 1 else "")
+            + f"of {exp.config.batch_size} at {where}"
         )
         print(format_alignment(table))
     return 0

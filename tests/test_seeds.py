@@ -1,0 +1,215 @@
+"""Many seeds in one compiled run: each seed equals its single-seed run, freezing, resume, refusals.
+
+A multi-seed run vmaps the train step over a leading seed axis; XLA then contracts batched
+matrices where the single-seed run contracts plain ones, which may sum in another order, so the
+two agree to rounding (float64: relative 1e-12), not necessarily bit for bit. A resumed multi-seed
+run repeats the same computation and is compared bit for bit.
+"""
+
+import json
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from eprop_jax.cli import main
+from eprop_jax.compare import format_alignment, over_seeds
+from eprop_jax.network import init_weights
+from eprop_jax.plotting import plot_seed_learning_curves
+from eprop_jax.steps import make_train_step
+from eprop_jax.train import TrainConfig, build, median_iqr, train
+
+# A one-cue evidence accumulation of 65 steps, 12 neurons: small enough to compile in seconds.
+TINY_EA = {
+    "n_cues": 1,
+    "cue_duration": 10.0,
+    "cue_silence": 5.0,
+    "delay": 5.0,
+    "recall_duration": 10.0,
+}
+RULES = ["eprop", "eprop-factored", "eprop-autodiff", "bptt", "tbptt"]
+
+
+@pytest.fixture(autouse=True)
+def standard_promotion():
+    """optax's Adam mixes Python floats and int32 counters, which strict promotion rejects."""
+    with jax.numpy_dtype_promotion("standard"):
+        yield
+
+
+def tiny_ea(**kw) -> TrainConfig:
+    base = {
+        "task": "evidence_accumulation",
+        "iterations": 8,
+        "batch_size": 4,
+        "eval_interval": 2,
+        "eval_batches": 1,
+        "network": {"n_rec": 8, "n_alif": 4},
+        "task_options": TINY_EA,
+        "learning_rate": 5e-2,
+        "target_error": 0.5,
+        "dtype": "float64",
+        "seed": 5,
+    }
+    return TrainConfig(**{**base, **kw})
+
+
+def seed_records(metrics: list[dict], index: int) -> list[dict]:
+    """One seed's records of a multi-seed run, in the single-seed layout (``time_s`` left out)."""
+    out = []
+    for m in metrics:
+        if m["loss"][index] is None:
+            continue
+        out.append(
+            {k: v[index] if isinstance(v, list) else v for k, v in m.items() if k != "time_s"}
+        )
+    return out
+
+
+def test_four_seeds_equal_four_single_seed_runs_with_freezing_and_resume(tmp_path):
+    """``seeds=4`` in float64: every seed's weights, optimiser state and metrics equal the run
+    with that seed alone (rtol 1e-12), including seeds frozen early by the criterion at
+    different iterations while the others train on. The same run stopped after 4 iterations
+    (one seed already frozen) and resumed equals the straight run bit for bit."""
+    config = tiny_ea(seeds=4, checkpoint_interval=2)
+    multi = train(config, progress=False)
+    stopped = [p["iterations_done"] for p in multi.seed_summary["per_seed"]]
+    assert multi.seeds == (5, 6, 7, 8)
+    assert min(stopped) <= 4 < max(stopped)  # a seed froze before the interruption, one after
+    for index, seed in enumerate(multi.seeds):
+        single = train(tiny_ea(seed=seed), progress=False)
+        assert single.iterations_done == stopped[index]
+        for a, b in zip(
+            jax.tree.leaves((multi.weights, multi.opt_state)),
+            jax.tree.leaves((single.weights, single.opt_state)),
+            strict=True,
+        ):
+            np.testing.assert_allclose(np.asarray(a)[index], b, rtol=1e-12, atol=1e-13)
+        records = seed_records(multi.metrics, index)
+        expected = [{k: v for k, v in m.items() if k != "time_s"} for m in single.metrics]
+        assert [r["iteration"] for r in records] == [m["iteration"] for m in expected]
+        for got, want in zip(records, expected, strict=True):
+            assert got.keys() == want.keys()
+            np.testing.assert_allclose(
+                [got[k] for k in want], [want[k] for k in want], rtol=1e-12, atol=1e-14
+            )
+
+    train(tiny_ea(seeds=4, checkpoint_interval=2, iterations=4), tmp_path, progress=False)
+    with pytest.raises(
+        ValueError,
+        match=re.escape("it trains seed(s) 5..8 (4 seeds), not 5..7 (3 seeds); give the run's own"),
+    ):
+        train(tiny_ea(seeds=3), tmp_path, resume=True, progress=False)
+    resumed = train(config, tmp_path, resume=True, progress=False)
+    for a, b in zip(jax.tree.leaves(multi.weights), jax.tree.leaves(resumed.weights), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [m["iteration"] for m in lines] == [m["iteration"] for m in multi.metrics]
+    for ma, mb in zip(multi.metrics, lines, strict=True):
+        assert ma["loss"] == mb["loss"] and len(ma["loss"]) == 4
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["seeds"] == 4 and saved["seed_list"] == [5, 6, 7, 8]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["seeds"] == [5, 6, 7, 8]
+    assert summary["iterations_to_criterion"] == multi.seed_summary["iterations_to_criterion"]
+    assert set(summary["median"]) >= {"loss", "eval_recall_error"}
+    assert np.load(tmp_path / "weights_final.npz")["w_rec"].shape == (4, 8, 8)
+    fig = plot_seed_learning_curves(lines, "classification", [5, 6, 7, 8])
+    assert len(fig.axes) == 2
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_every_rule_vmaps_and_masks_frozen_seeds(rule):
+    """One vmapped step of every rule: the frozen seed (``active`` false) keeps its weights and
+    optimiser state exactly, the active one moves and stays finite; for BPTT also equal to the
+    single-seed step (the full runs of e-prop are compared above)."""
+    options = {"truncation": 20} if rule == "tbptt" else {}
+    exp2 = build(tiny_ea(rule=rule, rule_options=options, seeds=2))
+    weights = [
+        init_weights(exp2.net, jax.random.key(s), dtype=jnp.float64, feedback_std=0.3)
+        for s in (0, 1)
+    ]
+    stack = lambda *x: jnp.stack(x)  # noqa: E731
+    w2 = jax.tree.map(stack, *weights)
+    o2 = jax.tree.map(stack, *(exp2.optimizer.init(w) for w in weights))
+    keys = jnp.stack([jax.random.key(10), jax.random.key(11)])
+    new_w, new_o, metrics = make_train_step(exp2)(w2, o2, keys, jnp.array([True, False]))
+    for a, b in zip(jax.tree.leaves((new_w, new_o)), jax.tree.leaves((w2, o2)), strict=True):
+        np.testing.assert_array_equal(np.asarray(a)[1], np.asarray(b)[1])
+    assert not np.array_equal(new_w.w_rec[0], w2.w_rec[0])
+    assert metrics["loss"].shape == (2,) and bool(metrics["finite"][0])
+    if rule == "bptt":
+        exp1 = build(tiny_ea(rule=rule))
+        one_w, one_o, one_m = make_train_step(exp1)(
+            weights[0], exp1.optimizer.init(weights[0]), keys[0]
+        )
+        for a, b in zip(
+            jax.tree.leaves((new_w, new_o)), jax.tree.leaves((one_w, one_o)), strict=True
+        ):
+            np.testing.assert_allclose(np.asarray(a)[0], b, rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(metrics["loss"][0], one_m["loss"], rtol=1e-12)
+
+
+def test_a_single_seed_run_folder_is_unchanged():
+    """``seeds=1`` keeps the single-seed config.json (no seeds key) and scalar metrics."""
+    from eprop_jax.checkpoints import _config_json
+
+    exp = build(tiny_ea())
+    assert "seeds" not in _config_json(exp) and "seed_list" not in _config_json(exp)
+    assert "seed_list" in _config_json(build(tiny_ea(seeds=2)))
+
+
+def test_bad_seed_options_are_refused(tmp_path, capsys):
+    with pytest.raises(
+        ValueError, match=re.escape("`TrainConfig`: seeds must be an integer >= 1;")
+    ):
+        build(tiny_ea(seeds=0))
+    with pytest.raises(ValueError, match=re.escape("data_parallel does not combine with seeds=2")):
+        build(tiny_ea(seeds=2, data_parallel=True))
+    for argv, message in [
+        (["--seeds", "0"], "argument --seeds: expected a count N >= 1 or a range A:B"),
+        (["--seeds", "4:4"], "argument --seeds: expected a count N >= 1 or a range A:B"),
+        (["--seeds", "2:4", "--seed", "1"], "--seeds 2:4 names its first seed; leave --seed 1"),
+        (["--seeds", "2", "--data-parallel"], "--data-parallel does not combine with --seeds"),
+    ]:
+        out = str(tmp_path / "cli")
+        assert main(["train", "sine_waves", *argv, "--out", out]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err
+
+
+def test_median_iqr_counts_a_missing_value_as_infinite():
+    assert median_iqr([1, 2, 3, 4, 5]) == {"median": 3.0, "iqr": [2.0, 4.0]}
+    assert median_iqr([10, None, 30, None]) == {"median": None, "iqr": [25.0, None]}
+    np.testing.assert_allclose(
+        median_iqr([3.0, 1.0, 7.0, 2.0])["iqr"], np.percentile([3, 1, 7, 2], [25, 75])
+    )
+
+
+def test_over_seeds_pools_batch_and_seed_spread():
+    tables = [
+        {"r": {"w_in": {"cosine": c, "cosine_std": s, "norm_ratio": 1.0, "norm_ratio_std": 0.0}}}
+        for c, s in ((0.8, 0.1), (0.9, 0.3))
+    ]
+    pooled = over_seeds(tables)["r"]["w_in"]
+    np.testing.assert_allclose(
+        [pooled["cosine"], pooled["cosine_std"], pooled["cosine_seed_std"]], [0.85, 0.2, 0.05]
+    )
+    assert "0.8500 ± 0.2000 ± 0.0500" in format_alignment(over_seeds(tables))
+
+
+def test_compiled_steps_are_reused_only_where_the_code_is_the_same():
+    """Seeds of a fresh-batch task and run lengths share a compilation; a frozen task's seeds
+    (their frozen batches are compiled in) and a learning rate do not."""
+    from eprop_jax.steps import _compiled_key
+
+    def key(**kw):
+        return _compiled_key(make_train_step, build(tiny_ea(**kw)))
+
+    assert key(seed=1) == key(seed=2, iterations=3, target_error=0.2)
+    assert key(seed=1) != key(seed=1, learning_rate=1e-3)
+    assert key(seed=1) != key(seed=1, seeds=2)
+    frozen = {"task": "sine_waves", "task_options": {"duration": 20.0}, "target_error": None}
+    assert key(seed=1, **frozen) != key(seed=2, **frozen)
