@@ -11,6 +11,15 @@ A run folder holds
 other files                 weights, snapshots, traces, ``summary.json``, PNG figures
 ==========================  ==============================================================
 
+**Several seeds** (a spiking run with ``seeds > 1``, :mod:`eprop_jax.train`): ``config.json``
+also holds ``seeds`` (how many) and ``seed_list``; each ``metrics.jsonl`` line is still one
+iteration, but every metric is a list with one value per seed, in ``seed_list`` order, ``null``
+for a seed already frozen by the early-stopping criterion (``iteration`` and ``time_s`` stay
+scalars); the checkpoint's arrays carry a leading seed axis plus ``stopped_at`` (per seed, the
+iterations after which it was frozen, or -1); ``summary.json`` adds ``seeds``, ``per_seed`` (each
+seed's iterations done, iterations to the criterion, final metrics), ``median``, ``iqr`` and
+``iterations_to_criterion``. A single-seed run's files have none of this.
+
 Guarantees:
 
 * **Nothing is overwritten by accident.** :func:`open_run` refuses a folder that already holds a

@@ -24,6 +24,10 @@ Files written to the output directory (all optional; ``out_dir=None`` keeps ever
 ``summary.json``            final metrics and timing
 ==========================  ==============================================================
 
+With ``config.seeds > 1`` the same loop trains every seed at once (one vmapped step, see
+:mod:`eprop_jax.steps`); the files then follow the multi-seed layout of :mod:`eprop_jax.rundir`
+and ``summary.json`` adds the per-seed results of :func:`summarise_seeds`.
+
 A loss or weight that becomes NaN/inf stops the run with :class:`TrainingDiverged`; the checkpoint
 on disk is then the last good state.
 """
