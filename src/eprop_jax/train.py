@@ -299,16 +299,19 @@ def _train(exp: Experiment, run: rundir.RunDir | None, progress: bool) -> TrainR
             )
         return TrainingDiverged(f"`{api}`: {what} at iteration {iteration}{where}.{advice}")
 
-    def record_of(iteration: int, columns: dict, active: np.ndarray, time_s: float) -> dict:
-        """One metrics line: scalars (one seed) or lists over seeds, ``None`` for frozen seeds."""
+    def record_of(
+        iteration: int, columns: dict, first: tuple, active: np.ndarray, time_s: float
+    ) -> dict:
+        """One metrics line: scalars (one seed) or lists over seeds, ``None`` for frozen seeds;
+        the ``first`` columns (the step's metrics) come before ``time_s``."""
 
         def value(v):
             if not multi:
                 return float(v[0])
             return [float(x) if a else None for x, a in zip(v, active, strict=True)]
 
-        head = {k: value(v) for k, v in columns.items() if k in first_keys}
-        tail = {k: value(v) for k, v in columns.items() if k not in first_keys}
+        head = {k: value(v) for k, v in columns.items() if k in first}
+        tail = {k: value(v) for k, v in columns.items() if k not in first}
         return {"iteration": iteration, **head, "time_s": time_s, **tail}
 
     steps_run = 0
@@ -356,7 +359,6 @@ def _train(exp: Experiment, run: rundir.RunDir | None, progress: bool) -> TrainR
             weights, opt_state = new_weights, new_opt_state
             steps_run += 1
             time_s = time.perf_counter() - t_start
-            first_keys = tuple(m)
             columns = dict(m)
             if exp.classification:
                 columns["recall_error"] = 1.0 - columns["accuracy"]
@@ -367,11 +369,11 @@ def _train(exp: Experiment, run: rundir.RunDir | None, progress: bool) -> TrainR
                 if exp.classification:
                     ev["eval_recall_error"] = 1.0 - ev["eval_accuracy"]
                 columns.update(ev)
-            record = record_of(iteration, columns, active, time_s)
+            record = record_of(iteration, columns, tuple(m), active, time_s)
             metrics.append(record)
             if run is not None:
                 run.append_metrics([record])
-            reached = np.zeros_like(active)
+            reached = np.zeros_like(active)  # seeds that reach the criterion now
             if (
                 exp.classification
                 and cfg.target_error is not None
@@ -380,9 +382,8 @@ def _train(exp: Experiment, run: rundir.RunDir | None, progress: bool) -> TrainR
             ):
                 reached = active & (columns["eval_recall_error"] < cfg.target_error)
                 stopped_at[reached] = done
-            if (done % cfg.checkpoint_interval == 0 or done == cfg.iterations) and not (
-                reached.any() and reached.sum() == active.sum()
-            ):
+            all_stop = reached.any() and not (active & ~reached).any()  # checkpointed below
+            if (done % cfg.checkpoint_interval == 0 or done == cfg.iterations) and not all_stop:
                 checkpoint(done)
             if bar is not None:
                 shown = {
@@ -399,12 +400,11 @@ def _train(exp: Experiment, run: rundir.RunDir | None, progress: bool) -> TrainR
                     shown["training"] = f"{int(active.sum())}/{len(seeds)}"
                 bar.set_postfix(shown, refresh=False)
                 bar.update(1)
-            if reached.any():
-                active = active & ~reached
-                if not active.any():
-                    stopped_early = True
-                    checkpoint(done)
-                    break
+            active = active & ~reached  # frozen from the next step on
+            if all_stop:
+                stopped_early = True
+                checkpoint(done)
+                break
     finally:
         if bar is not None:
             bar.close()
