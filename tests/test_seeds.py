@@ -230,3 +230,20 @@ def test_compiled_steps_are_reused_only_where_the_code_is_the_same():
     assert key(seed=1) != key(seed=1, seeds=2)
     frozen = {"task": "sine_waves", "task_options": {"duration": 20.0}, "target_error": None}
     assert key(seed=1, **frozen) != key(seed=2, **frozen)
+
+
+def test_cli_trains_a_seed_range_and_prints_medians(tmp_path, capsys):
+    """``--seeds 5:9`` trains seeds 5 to 8 (the configuration of the first test, so in one
+    process its compiled step is reused); the printout gives medians [IQR] and each seed's
+    iterations to the criterion."""
+    options = [f"{k}={v}" for k, v in TINY_EA.items()]
+    argv = ["train", "evidence_accumulation", "--seeds", "5:9", "--iterations", "2"]
+    argv += ["--batch-size", "4", "--n-rec", "8", "--n-alif", "4", "--eval-interval", "1"]
+    argv += ["--eval-batches", "1", "--learning-rate", "0.05", "--dtype", "float64"]
+    argv += [x for o in options for x in ("--task-option", o)]
+    argv += ["--target-error", "0.9", "--no-plots", "--no-progress", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "final over 4 seeds, median [IQR]:" in out
+    assert "iterations to eval recall error < 0.9 per seed (5: " in out
+    assert json.loads((tmp_path / "config.json").read_text())["seed_list"] == [5, 6, 7, 8]
