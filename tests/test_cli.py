@@ -144,11 +144,14 @@ def test_train_tbptt_then_compare_at_the_trained_weights(tmp_path, capsys):
         "2250",
         "--rule",
         "eprop_jax.rules:bptt",
+        "--seed",
+        "3",
         "--json",
     ]
     assert main(args) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["task"] == "evidence_accumulation" and "after 2 iterations" in result["weights"]
+    assert result["seeds"] == [0] and result["batch_seed"] == 3  # the run's seed; --seed: batches
     table = result["alignment"]
     assert {"tbptt/K=5", "tbptt/K=2250", "eprop_jax.rules:bptt"} <= set(table)
     for matrix in ("w_in", "w_rec", "w_out"):  # a window covering the trial and BPTT itself
@@ -229,7 +232,7 @@ def _one_error_line(capsys) -> str:
         ),
         (
             ["train", "sine_waves", "--target-error", "1"],
-            "argument --target-error: must be a finite number in (0, 1)",
+            "argument --target-error: must be a finite number in [0, 1)",
         ),
         (
             ["train", "sine_waves", "--tau-m", "inf"],

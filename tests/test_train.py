@@ -209,7 +209,10 @@ BAD_CONFIGS = [
     ({"feedback_std": float("inf")}, "`TrainConfig`: feedback_std must be a finite number >= 0"),
     ({"feedback_std": 0.0}, "`TrainConfig`: feedback_std must be > 0; got 0."),
     ({"weight_bounds": (-1.0, float("inf"))}, "`TrainConfig`: weight_bounds must be finite"),
-    ({"target_error": float("nan")}, "`TrainConfig`: target_error must be in (0, 1); got nan."),
+    (
+        {"target_error": float("nan")},
+        "`TrainConfig`: target_error must be in [0, 1) (0: no early stopping); got nan.",
+    ),
     (
         {"task": "sine_waves", "task_options": {"colour": 1}},
         "`TrainConfig`: task 'sine_waves' has no option(s) 'colour'; it accepts n_in, input_rate, "

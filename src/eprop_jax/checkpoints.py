@@ -7,7 +7,8 @@ A checkpoint (``checkpoint.npz``) holds the leaves of ``(weights, opt_state)`` a
 ``leaf_0001``, ..., the number of completed iterations and the configuration as JSON; it is
 written atomically and never with NaN/inf (:func:`save_checkpoint`), and read back into the
 structure of templates, refusing a file that does not fit them (:func:`load_checkpoint`).
-A multi-seed run's leaves carry a leading seed axis and the checkpoint adds ``stopped_at``.
+A multi-seed run's leaves carry a leading seed axis; the trainer's checkpoints add ``stopped_at``
+and ``diverged_at`` (one integer per seed, -1 for none).
 ``config.json`` is the resolved :class:`~eprop_jax.experiment.TrainConfig` plus the facts the
 figures need (sizes, task kind, dt; a multi-seed run also ``seed_list``, its seeds, while a
 single-seed run leaves ``seeds`` out, so its file reads as before); :func:`load_config` reads it
@@ -43,19 +44,22 @@ from .experiment import Experiment, TrainConfig
 
 
 def checkpoint_arrays(
-    weights, opt_state, iteration: int, config: TrainConfig, stopped_at=None
+    weights, opt_state, iteration: int, config: TrainConfig, stopped_at=None, diverged_at=None
 ) -> dict:
     """The arrays of a checkpoint: the leaves of ``(weights, opt_state)``, iteration, config.
 
-    A multi-seed run's leaves carry the leading seed axis, and ``stopped_at`` (one integer per
-    seed: the iterations after which that seed reached the criterion and was frozen, or -1) is
-    stored as ``stopped_at``.
+    A multi-seed run's leaves carry the leading seed axis. The trainer also stores, one integer
+    per seed (a single-seed run: one), ``stopped_at`` (the iterations after which that seed
+    reached the criterion and was frozen, or -1) and ``diverged_at`` (the iteration whose step
+    made that seed NaN/inf; its state is the one after that many iterations; or -1).
     """
     leaves = jax.tree.leaves((weights, opt_state))
     arrays = {f"leaf_{i:04d}": np.asarray(leaf) for i, leaf in enumerate(leaves)}
     arrays["iteration"] = np.asarray(iteration)
     if stopped_at is not None:
         arrays["stopped_at"] = np.asarray(stopped_at, dtype=np.int64)
+    if diverged_at is not None:
+        arrays["diverged_at"] = np.asarray(diverged_at, dtype=np.int64)
     arrays["config"] = np.asarray(json.dumps(dataclasses.asdict(config)))
     return arrays
 

@@ -18,7 +18,10 @@ of seed :math:`s` (of :math:`S`),
 
     \bar m = \frac{1}{S}\sum_s m_s, \qquad
     \sigma_\text{batches} = \frac{1}{S}\sum_s \sigma_s, \qquad
-    \sigma_\text{seeds} = \Big(\frac{1}{S}\sum_s (m_s - \bar m)^2\Big)^{1/2}.
+    \sigma_\text{seeds} = \Big(\frac{1}{S - 1}\sum_s (m_s - \bar m)^2\Big)^{1/2}
+
+(the sample standard deviation of the seeds' means, 0 for one seed: the seeds are a sample of
+networks, while the batches' spread stays the population one of :func:`mean_alignment`).
 """
 
 from __future__ import annotations
@@ -136,8 +139,8 @@ def over_seeds(
     Returns:
         ``{rule_name: {matrix: {figure, figure_std, figure_seed_std, ...}}}`` for figure in
         ``cosine`` and ``norm_ratio``: the mean over seeds of the per-seed means, the mean over
-        seeds of the standard deviation over batches, and the (population) standard deviation
-        over seeds of the per-seed means.
+        seeds of the standard deviation over batches, and the sample standard deviation
+        (``ddof=1``) over seeds of the per-seed means (0 for one seed).
     """
     if len(tables) == 0:
         raise ValueError("`over_seeds`: `tables` is empty; give at least one seed's table.")
@@ -153,7 +156,9 @@ def over_seeds(
                 stds = [t[rule][matrix].get(f"{figure}_std", 0.0) for t in tables]
                 entry[figure] = float(np.mean(means))
                 entry[f"{figure}_std"] = float(np.mean(stds))
-                entry[f"{figure}_seed_std"] = float(np.std(means))
+                entry[f"{figure}_seed_std"] = (
+                    float(np.std(means, ddof=1)) if len(means) > 1 else 0.0
+                )
             out[rule][matrix] = entry
     return out
 

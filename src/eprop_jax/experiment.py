@@ -77,7 +77,8 @@ class TrainConfig:
             (Kolen-Pollack; ignored otherwise).
         eval_interval: evaluate on fresh batches every this many iterations (0: never).
         eval_batches: batches per evaluation.
-        target_error: stop early once the evaluation recall error is below this (classification).
+        target_error: stop early once the evaluation recall error is below this (classification;
+            ``None``: the preset; ``0``: never, every iteration runs).
         checkpoint_interval: write ``checkpoint.npz`` every this many iterations.
         network: overrides of :func:`eprop_jax.network` arguments (``n_rec``, ``n_alif``, ...).
         task_options: overrides of the task generator's keyword arguments.
@@ -200,8 +201,11 @@ def resolve(config: TrainConfig) -> TrainConfig:
                 f"`{api}`: weight_bounds must be (w_min, w_max) with w_min < w_max; "
                 f"got {resolved.weight_bounds!r}."
             )
-    if resolved.target_error is not None and not 0 < resolved.target_error < 1:
-        raise ValueError(f"`{api}`: target_error must be in (0, 1); got {resolved.target_error!r}.")
+    if resolved.target_error is not None and not 0 <= resolved.target_error < 1:
+        raise ValueError(
+            f"`{api}`: target_error must be in [0, 1) (0: no early stopping); got "
+            f"{resolved.target_error!r}."
+        )
     for name in ("feedback_std", "adaptive_decay"):
         value = getattr(resolved, name)
         if value is not None and not (math.isfinite(value) and value >= 0):

@@ -14,11 +14,17 @@ other files                 weights, snapshots, traces, ``summary.json``, PNG fi
 **Several seeds** (a spiking run with ``seeds > 1``, :mod:`eprop_jax.train`): ``config.json``
 also holds ``seeds`` (how many) and ``seed_list``; each ``metrics.jsonl`` line is still one
 iteration, but every metric is a list with one value per seed, in ``seed_list`` order, ``null``
-for a seed already frozen by the early-stopping criterion (``iteration`` and ``time_s`` stay
-scalars); the checkpoint's arrays carry a leading seed axis plus ``stopped_at`` (per seed, the
-iterations after which it was frozen, or -1); ``summary.json`` adds ``seeds``, ``per_seed`` (each
-seed's iterations done, iterations to the criterion, final metrics), ``median``, ``iqr`` and
-``iterations_to_criterion``. A single-seed run's files have none of this.
+for a seed that is frozen (it reached the early-stopping criterion or diverged; ``iteration`` and
+``time_s`` stay scalars); the checkpoint's arrays carry a leading seed axis. Every spiking
+checkpoint (one seed or many) stores ``stopped_at`` and ``diverged_at``, one integer per seed
+(-1: not). ``summary.json`` adds ``seeds`` (the count), ``seed_list``, ``per_seed`` (each seed's
+iterations done, ``stopped_at``, ``diverged_at``, iterations to the criterion, final metrics),
+``final`` (each seed's last values, as lists over seeds), ``median``, ``iqr``,
+``iterations_to_criterion`` and ``seconds_per_seed_iteration``. A single-seed run's
+``config.json``, ``metrics.jsonl`` and ``summary.json`` have none of this. DNMS runs with
+``--networks N`` (:mod:`eprop_jax.miconi.training`) use their own layout instead: one metrics
+line per group with the mean over networks and ``reward_per_network``, ``n_networks`` in
+``config.json``.
 
 Guarantees:
 

@@ -31,12 +31,17 @@ single-seed run would.
 :func:`reuse` hands the trainer the compiled function of an earlier experiment whose
 configuration differs only in what the compiled code does not depend on (the run length, the
 early-stopping criterion and, for a task that draws fresh batches, the seed), so training several
-seeds one after the other, or resuming in the same process, compiles once.
+seeds one after the other, or resuming in the same process, compiles once. The functions are kept
+in a small process-wide cache (the :data:`_REUSED_SIZE` most recently used), the one piece of
+state in this module: :func:`clear_reused` empties it. Experiments it never reuses: data-parallel
+ones, those whose configuration JSON cannot spell, and those of a task that reads a data folder
+(``data_dir``), whose files may change between two runs with the same configuration.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 from collections import OrderedDict
 from collections.abc import Callable
@@ -209,13 +214,23 @@ _NOT_COMPILED_IN = ("iterations", "eval_interval", "checkpoint_interval", "targe
 """Configuration fields the compiled step, evaluation and recorder do not depend on."""
 
 _REUSED: OrderedDict = OrderedDict()
+"""Compiled functions by :func:`_compiled_key`, least recently used first."""
 _REUSED_SIZE = 12
+"""How many compiled functions :func:`reuse` keeps."""
+
+
+def clear_reused() -> None:
+    """Forget every compiled function :func:`reuse` keeps (the next call compiles anew)."""
+    _REUSED.clear()
 
 
 def _compiled_key(factory: Callable, exp: Experiment):
     """What a compiled function of ``factory(exp)`` depends on, or ``None`` (do not reuse)."""
     if exp.mesh is not None:
         return None
+    generator = task_lib.get_task(exp.config.task)
+    if "data_dir" in inspect.signature(generator).parameters:
+        return None  # its batches come from files that may have changed since
     config = dataclasses.asdict(exp.config)
     for name in _NOT_COMPILED_IN:
         config.pop(name)
@@ -225,7 +240,7 @@ def _compiled_key(factory: Callable, exp: Experiment):
         text = json.dumps(config, sort_keys=True)
     except TypeError:  # an option that JSON cannot spell: build anew
         return None
-    return (factory, text, task_lib.get_task(exp.config.task), resolve_rule(exp.config.rule))
+    return (factory, text, generator, resolve_rule(exp.config.rule))
 
 
 def reuse(factory: Callable, exp: Experiment):

@@ -29,7 +29,21 @@ With ``config.seeds > 1`` the same loop trains every seed at once (one vmapped s
 and ``summary.json`` adds the per-seed results of :func:`summarise_seeds`.
 
 A loss or weight that becomes NaN/inf stops the run with :class:`TrainingDiverged`; the checkpoint
-on disk is then the last good state.
+on disk is then the last good state. In a multi-seed run only the seed that diverged stops: it is
+frozen at its last finite state, its ``diverged_at`` recorded in the checkpoint and summary, with
+a one-line ``RuntimeWarning``, and the others train on; :class:`TrainingDiverged` comes only when
+every seed has diverged (one seed: at once, as before).
+
+**Early stopping and resume, one rule for one seed and many.** At every evaluation of the
+``eval_interval`` grid (the last iteration's included) a seed whose evaluation recall error is
+below ``target_error`` is finished: ``stopped_at`` (the iterations it did) is recorded in the
+checkpoint and it trains no more; the run ends when no seed is left training. A resumed run
+honours ``stopped_at`` whatever its ``iterations``: a finished seed is never trained again, so a
+run of 10 iterations resumed to 20 equals a straight run of 20, and resuming a run whose seeds
+have all finished trains nothing (it rewrites the final files; ``stopped_early`` is then whether
+that happened before the new ``iterations``). A seed that diverged before the checkpoint's
+iteration stays frozen; one that diverged in that iteration (a single-seed run, or the last seeds
+of a run that raised) is tried again from its last finite state, as a straight run would be.
 """
 
 from __future__ import annotations
@@ -61,10 +75,10 @@ from .experiment import check_x64 as check_x64
 from .experiment import resolve as resolve
 from .network import Weights, init_weights
 from .parallel import replicate
+from .steps import _masked, reuse
 from .steps import make_evaluate as make_evaluate
 from .steps import make_recorder as make_recorder
 from .steps import make_train_step as make_train_step
-from .steps import reuse
 
 
 class TrainingDiverged(RuntimeError):
@@ -74,10 +88,13 @@ class TrainingDiverged(RuntimeError):
 class TrainResult(NamedTuple):
     """What :func:`train` returns.
 
-    A multi-seed run (``config.seeds > 1``) returns weights and optimiser state stacked on a
-    leading seed axis, metrics whose values are lists over seeds (``None`` for a seed frozen by
-    the criterion), ``stopped_early`` true when every seed reached the criterion, and
-    ``seed_summary`` (:func:`summarise_seeds`).
+    ``seeds`` are the run's seeds (``(config.seed,)`` for a single-seed run); ``stopped_early``
+    is true when the run ended before ``config.iterations`` because no seed was left training
+    (each reached the criterion, or diverged while another reached it). A multi-seed run
+    (``config.seeds > 1``) returns weights and optimiser state stacked on a leading seed axis,
+    metrics whose values are lists over seeds (``None`` for a frozen seed), and ``seed_summary``
+    (:func:`summarise_seeds`); ``seconds_per_iteration`` is then the time of one vmapped
+    iteration of all seeds.
     """
 
     weights: Weights
@@ -86,7 +103,7 @@ class TrainResult(NamedTuple):
     iterations_done: int
     stopped_early: bool
     seconds_per_iteration: float
-    seeds: tuple[int, ...] = (0,)
+    seeds: tuple[int, ...]
     seed_summary: dict | None = None
 
 
@@ -125,13 +142,15 @@ def train(
         progress: show a progress bar with loss and accuracy.
 
     Raises:
-        TrainingDiverged: when the loss, the gradients or the weights become NaN or inf; the
-            folder keeps the last finite checkpoint.
+        TrainingDiverged: when the loss, the gradients or the weights become NaN or inf (several
+            seeds: once every seed has; see the module docstring); the folder keeps the last
+            finite checkpoint.
         RunDirError (a ``ValueError``): the folder cannot be used (see :func:`rundir.open_run`).
         ValueError: a bad configuration, or ``dtype="float64"`` while x64 is off.
 
     Warns:
-        RuntimeWarning: when the loss grows :data:`LOSS_BLOWUP` times above its minimum.
+        RuntimeWarning: when the loss grows :data:`LOSS_BLOWUP` times above its minimum, and
+            when one seed of several diverges (it is frozen, the others go on).
     """
     api = "train"
     exp = build(config)
@@ -190,11 +209,28 @@ def _seed_text(seeds) -> str:
     return str(seeds[0]) if len(seeds) == 1 else f"{seeds[0]}..{seeds[-1]} ({len(seeds)} seeds)"
 
 
+def _per_seed(arrays: dict, name: str, n_seeds: int, path: Path, api: str) -> np.ndarray:
+    """A checkpoint's per-seed ``stopped_at`` or ``diverged_at`` (all -1 where it has none: a
+    single-seed checkpoint written before these were stored)."""
+    saved = arrays.get(name)
+    if saved is None and n_seeds == 1:
+        return np.full(1, -1, dtype=np.int64)
+    if saved is None and name == "diverged_at":
+        return np.full(n_seeds, -1, dtype=np.int64)
+    if saved is None or np.shape(saved) != (n_seeds,):
+        raise rundir.RunDirError(
+            f"`{api}`: {path} is not a checkpoint of a {n_seeds}-seed run (no {name} for each "
+            "seed)."
+        )
+    return np.asarray(saved, dtype=np.int64)
+
+
 def _train(exp: Experiment, run: rundir.RunDir | None, progress: bool) -> TrainResult:
     api = "train"
     cfg = exp.config
     seeds = exp.seeds
     multi = len(seeds) > 1
+    criterion = cfg.target_error or None  # 0: no early stopping
     keys = [_seed_keys(s) for s in seeds]
     per_seed = [
         init_weights(exp.net, k[0], dtype=exp.dtype, feedback_std=cfg.feedback_std) for k in keys
@@ -210,8 +246,10 @@ def _train(exp: Experiment, run: rundir.RunDir | None, progress: bool) -> TrainR
         loop_key, eval_key = keys[0][1], keys[0][2]
         fold = jax.random.fold_in
     record_key = keys[0][3]
-    # iterations after which each seed reached the criterion and was frozen; -1: still training
+    # per seed: iterations after which it reached the criterion (frozen), -1: not reached
     stopped_at = np.full(len(seeds), -1, dtype=np.int64)
+    # per seed: the iteration whose step made it NaN/inf (frozen at its state before), -1: none
+    diverged_at = np.full(len(seeds), -1, dtype=np.int64)
     start, metrics = 0, []
     if run is not None and run.resumed:
         arrays = run.load_checkpoint(
@@ -219,14 +257,12 @@ def _train(exp: Experiment, run: rundir.RunDir | None, progress: bool) -> TrainR
         )
         weights, opt_state = _unflatten(run.path, arrays, weights, opt_state, api)
         start = int(arrays["iteration"])
-        if multi:
-            saved = arrays.get("stopped_at")
-            if saved is None or saved.shape != stopped_at.shape:
-                raise rundir.RunDirError(
-                    f"`{api}`: {run.path / rundir.CHECKPOINT} is not a checkpoint of a "
-                    f"{len(seeds)}-seed run (no stopped_at for each seed)."
-                )
-            stopped_at = saved.astype(np.int64)
+        where = run.path / rundir.CHECKPOINT
+        stopped_at = _per_seed(arrays, "stopped_at", len(seeds), where, api)
+        diverged_at = _per_seed(arrays, "diverged_at", len(seeds), where, api)
+        # a seed that diverged in the checkpoint's own iteration is tried again from there (a
+        # straight run would be at that state); one that diverged earlier stays frozen
+        diverged_at[diverged_at == start] = -1
         if start > cfg.iterations:
             raise rundir.RunDirError(
                 f"`{api}`: cannot resume {run.path} with iterations="
@@ -250,10 +286,9 @@ def _train(exp: Experiment, run: rundir.RunDir | None, progress: bool) -> TrainR
         run.write_config(_config_json(exp))
         run.start_metrics(metrics)
         if start == 0:
-            checkpoint_now = checkpoint_arrays(
-                weights, opt_state, 0, cfg, stopped_at if multi else None
+            run.save_checkpoint(
+                checkpoint_arrays(weights, opt_state, 0, cfg, stopped_at, diverged_at)
             )
-            run.save_checkpoint(checkpoint_now)
             run.save_npz("weights_initial.npz", weights._asdict())
             run.save_npz(
                 "snapshot_first.npz",
@@ -267,11 +302,11 @@ def _train(exp: Experiment, run: rundir.RunDir | None, progress: bool) -> TrainR
         bar = tqdm(
             total=cfg.iterations,
             initial=start,
-            desc=f"{cfg.task} [{cfg.rule}]" + (f" x{len(seeds)} seeds" if multi else ""),
+            desc=f"{cfg.task} [{cfg.rule}]"
+            + (f" x{len(seeds)} seeds, medians of the seeds training" if multi else ""),
             unit="it",
             dynamic_ncols=True,
         )
-    stopped_early = False
     saved_at = start
     lowest, warned = np.full(len(seeds), math.inf), False
     t_start = time.perf_counter()
@@ -280,7 +315,7 @@ def _train(exp: Experiment, run: rundir.RunDir | None, progress: bool) -> TrainR
         nonlocal saved_at
         if run is not None:
             run.save_checkpoint(
-                checkpoint_arrays(weights, opt_state, done, cfg, stopped_at if multi else None)
+                checkpoint_arrays(weights, opt_state, done, cfg, stopped_at, diverged_at)
             )
             saved_at = done
 
@@ -315,11 +350,10 @@ def _train(exp: Experiment, run: rundir.RunDir | None, progress: bool) -> TrainR
         return {"iteration": iteration, **head, "time_s": time_s, **tail}
 
     steps_run = 0
-    active = stopped_at < 0
+    active = (stopped_at < 0) & (diverged_at < 0)
     try:
         for iteration in range(start, cfg.iterations):
-            if not active.any():  # a resumed multi-seed run whose seeds all reached the criterion
-                stopped_early = True
+            if not active.any():  # a resumed run whose seeds have all finished
                 break
             iteration_key = fold(loop_key, iteration)
             if multi:
@@ -335,14 +369,36 @@ def _train(exp: Experiment, run: rundir.RunDir | None, progress: bool) -> TrainR
                 except checkify.JaxRuntimeError as err:
                     raise diverged(iteration, _check_error_text(err), advice="") from None
             new_weights, new_opt_state, m = out
-            m = {k: np.atleast_1d(np.asarray(v)) for k, v in jax.device_get(m).items()}
-            bad = active & ~(m.pop("finite") & np.isfinite(m["loss"]))
+            m = jax.device_get(m)
+            finite = np.atleast_1d(np.asarray(m.pop("finite")))
+            # float64 before any arithmetic: a single-seed record is what Python floats gave
+            m = {k: np.atleast_1d(np.asarray(v, dtype=np.float64)) for k, v in m.items()}
+            bad = active & ~(finite & np.isfinite(m["loss"]))
             if bad.any():
-                which = f" (seed {', '.join(str(seeds[i]) for i in np.flatnonzero(bad))})"
-                raise diverged(
-                    iteration,
-                    "the loss, the gradients or the weights became NaN/inf" + (which * multi),
-                )
+                diverged_at[bad] = iteration
+                what = "the loss, the gradients or the weights became NaN/inf"
+                if (diverged_at >= 0).all():  # no seed left with a result: stop the run
+                    which = ", ".join(str(seeds[i]) for i in np.flatnonzero(bad))
+                    raise diverged(
+                        iteration, what + (f" (seed {which}; every seed has diverged)" * multi)
+                    )
+                # keep each diverged seed's last finite state; the others go on
+                new_weights = _masked(jnp.asarray(~bad), new_weights, weights)
+                new_opt_state = _masked(jnp.asarray(~bad), new_opt_state, opt_state)
+                for i in np.flatnonzero(bad):
+                    kept = (
+                        f"kept in {run.path / rundir.CHECKPOINT}"
+                        if run is not None
+                        else "kept in the result"
+                    )
+                    warnings.warn(
+                        f"`{api}`: seed {seeds[i]}: {what} at iteration {iteration}; its last "
+                        f"finite state (after {iteration} iterations) is frozen and {kept}; the "
+                        "other seeds go on.",
+                        RuntimeWarning,
+                        stacklevel=3,
+                    )
+                active = active & ~bad
             loss = m["loss"]
             grew = active & (lowest > 0) & (loss > LOSS_BLOWUP * lowest)
             if grew.any() and not warned:
@@ -363,9 +419,10 @@ def _train(exp: Experiment, run: rundir.RunDir | None, progress: bool) -> TrainR
             if exp.classification:
                 columns["recall_error"] = 1.0 - columns["accuracy"]
             done = iteration + 1
-            if evaluate is not None and (done % cfg.eval_interval == 0 or done == cfg.iterations):
+            on_grid = evaluate is not None and done % cfg.eval_interval == 0
+            if evaluate is not None and (on_grid or done == cfg.iterations):
                 ev = jax.device_get(evaluate(weights, fold(eval_key, iteration)))
-                ev = {k: np.atleast_1d(np.asarray(v)) for k, v in ev.items()}
+                ev = {k: np.atleast_1d(np.asarray(v, dtype=np.float64)) for k, v in ev.items()}
                 if exp.classification:
                     ev["eval_recall_error"] = 1.0 - ev["eval_accuracy"]
                 columns.update(ev)
@@ -374,16 +431,13 @@ def _train(exp: Experiment, run: rundir.RunDir | None, progress: bool) -> TrainR
             if run is not None:
                 run.append_metrics([record])
             reached = np.zeros_like(active)  # seeds that reach the criterion now
-            if (
-                exp.classification
-                and cfg.target_error is not None
-                and done < cfg.iterations
-                and "eval_recall_error" in columns
-            ):
-                reached = active & (columns["eval_recall_error"] < cfg.target_error)
+            if exp.classification and criterion is not None and on_grid:
+                # every evaluation of the eval_interval grid, the last iteration's included (so
+                # a run resumed with more iterations freezes what a straight run would)
+                reached = active & (columns["eval_recall_error"] < criterion)
                 stopped_at[reached] = done
-            all_stop = reached.any() and not (active & ~reached).any()  # checkpointed below
-            if (done % cfg.checkpoint_interval == 0 or done == cfg.iterations) and not all_stop:
+            ending = not (active & ~reached).any()
+            if done % cfg.checkpoint_interval == 0 or done == cfg.iterations or ending or bad.any():
                 checkpoint(done)
             if bar is not None:
                 shown = {
@@ -396,24 +450,24 @@ def _train(exp: Experiment, run: rundir.RunDir | None, progress: bool) -> TrainR
                         err = _median(columns["eval_recall_error"], active)
                         shown["eval_err"] = f"{err:.3f}"
                 if multi:
-                    shown = {f"median {k}" if k == "loss" else k: v for k, v in shown.items()}
                     shown["training"] = f"{int(active.sum())}/{len(seeds)}"
                 bar.set_postfix(shown, refresh=False)
                 bar.update(1)
             active = active & ~reached  # frozen from the next step on
-            if all_stop:
-                stopped_early = True
-                checkpoint(done)
+            if ending:
                 break
     finally:
         if bar is not None:
             bar.close()
     done = start + steps_run  # not len(metrics): a resumed run's metrics may have gaps
+    stopped_early = done < cfg.iterations  # no seed was left training
     elapsed = time.perf_counter() - t_start
     per_iteration = elapsed / max(done - start, 1)
     seed_summary = None
     if multi:
-        seed_summary = summarise_seeds(metrics, seeds, stopped_at, done, cfg.target_error)
+        seed_summary = summarise_seeds(
+            metrics, seeds, stopped_at, done, criterion, diverged_at, cfg.iterations
+        )
     if run is not None:
         run.save_npz("weights_final.npz", weights._asdict())
         run.save_npz(
@@ -429,7 +483,8 @@ def _train(exp: Experiment, run: rundir.RunDir | None, progress: bool) -> TrainR
             "jax_version": jax.__version__,
         }
         if multi:
-            summary.update(seed_summary)
+            summary.update(seed_summary)  # its "final": each seed's last values
+            summary["seconds_per_seed_iteration"] = per_iteration / len(seeds)
         run.write_json("summary.json", summary)
     return TrainResult(
         weights, opt_state, metrics, done, stopped_early, per_iteration, seeds, seed_summary
@@ -461,31 +516,54 @@ def summarise_seeds(
     stopped_at,
     done: int,
     target_error: float | None,
+    diverged_at=None,
+    iterations: int | None = None,
 ) -> dict:
     """Per-seed results of a multi-seed run and their median and inter-quartile range.
 
     Args:
         metrics: the run's records (each metric a list over seeds, ``None`` for a frozen seed).
         seeds: the seeds, in the order of the lists.
-        stopped_at: per seed, the iterations after which it was frozen by the criterion, or -1.
+        stopped_at: per seed, the iterations after which it reached the criterion and was
+            frozen, or -1.
         done: the iterations the run did.
         target_error: the early-stopping criterion (``None``: none).
+        diverged_at: per seed, the iteration whose step made it NaN/inf, or -1 (``None``: none
+            diverged).
+        iterations: the configured run length (``None``: ``done``); a seed stopped before it
+            counts as stopped early.
 
     Returns:
-        ``{"seeds", "per_seed", "median", "iqr", "iterations_to_criterion"}``: ``per_seed`` a
-        list of ``{"seed", "iterations_done", "stopped_early", "iterations_to_criterion",
-        "final"}`` (``final`` the last value of each metric of :data:`SUMMARY_KEYS` the seed
-        recorded; ``iterations_to_criterion`` the iterations after which its evaluation recall
-        error was first below ``target_error``, or ``None``); ``median`` and ``iqr`` (the 25th
-        and 75th percentiles) of each final metric over seeds; ``iterations_to_criterion`` the
-        median and IQR of the seeds' iterations to the criterion, a seed that never reached it
-        counting as infinitely many (``None`` where that makes the figure infinite).
+        ``{"seeds", "seed_list", "per_seed", "final", "median", "iqr",
+        "iterations_to_criterion"}``: ``seeds`` the count and ``seed_list`` the seeds (as in
+        ``config.json``); ``per_seed`` a list of ``{"seed", "iterations_done", "stopped_at",
+        "stopped_early", "diverged_at", "iterations_to_criterion", "final"}`` (``stopped_at``
+        and ``diverged_at`` ``None`` where not; ``final`` the last value of each metric of
+        :data:`SUMMARY_KEYS` the seed recorded; ``iterations_to_criterion`` its ``stopped_at``,
+        or where it was not frozen the iterations after which its evaluation recall error was
+        first below ``target_error``, or ``None``); ``final`` those finals as lists over seeds
+        (the multi-seed layout of a metrics line, ``iteration`` each seed's last recorded
+        iteration); ``median`` and ``iqr`` (the 25th and 75th
+        percentiles) of each final metric over the seeds that have it, for the metrics every
+        seed that did not diverge has; ``iterations_to_criterion`` the median and IQR of the
+        seeds' iterations to the criterion, a seed that never reached it counting as infinitely
+        many (``None`` where that makes the figure infinite).
     """
-    per_seed = []
+    stopped_at = np.asarray(stopped_at, dtype=np.int64)
+    diverged_at = (
+        np.full(len(seeds), -1, dtype=np.int64)
+        if diverged_at is None
+        else np.asarray(diverged_at, dtype=np.int64)
+    )
+    iterations = done if iterations is None else iterations
+    per_seed, last_iterations = [], []
     for i, seed in enumerate(seeds):
-        final = {}
-        to_criterion = None
+        final, last_iteration = {}, None
+        to_criterion = int(stopped_at[i]) if stopped_at[i] >= 0 else None
         for record in metrics:
+            loss = record.get("loss")
+            if loss is not None and loss[i] is not None:
+                last_iteration = record["iteration"]
             for key in SUMMARY_KEYS:
                 values = record.get(key)
                 if values is not None and values[i] is not None:
@@ -499,26 +577,42 @@ def summarise_seeds(
                 and err[i] < target_error
             ):
                 to_criterion = record["iteration"] + 1
+        if stopped_at[i] >= 0:
+            seed_done = int(stopped_at[i])
+        elif diverged_at[i] >= 0:
+            seed_done = int(diverged_at[i])
+        else:
+            seed_done = done
+        last_iterations.append(last_iteration)
         per_seed.append(
             {
                 "seed": seed,
-                "iterations_done": int(stopped_at[i]) if stopped_at[i] >= 0 else done,
-                "stopped_early": bool(stopped_at[i] >= 0),
+                "iterations_done": seed_done,
+                "stopped_at": int(stopped_at[i]) if stopped_at[i] >= 0 else None,
+                "stopped_early": bool(0 <= stopped_at[i] < iterations),
+                "diverged_at": int(diverged_at[i]) if diverged_at[i] >= 0 else None,
                 "iterations_to_criterion": to_criterion,
                 "final": final,
             }
         )
     median, iqr = {}, {}
+    finished = [p for p in per_seed if p["diverged_at"] is None] or per_seed
     for key in SUMMARY_KEYS:
-        values = [p["final"][key] for p in per_seed if key in p["final"]]
-        if len(values) == len(seeds):
+        values = [p["final"][key] for p in finished if key in p["final"]]
+        if values and len(values) == len(finished):
             median[key] = float(np.median(values))
             iqr[key] = [float(q) for q in np.percentile(values, [25, 75])]
+    finals = {"iteration": last_iterations}
+    for key in SUMMARY_KEYS:
+        if any(key in p["final"] for p in per_seed):
+            finals[key] = [p["final"].get(key) for p in per_seed]
     reached = [p["iterations_to_criterion"] for p in per_seed]
     to_criterion = median_iqr(reached)
     return {
-        "seeds": list(seeds),
+        "seeds": len(seeds),
+        "seed_list": list(seeds),
         "per_seed": per_seed,
+        "final": finals,
         "median": median,
         "iqr": iqr,
         "iterations_to_criterion": {

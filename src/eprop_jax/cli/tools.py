@@ -15,7 +15,7 @@ from pathlib import Path
 from .. import tasks as task_lib
 from ..rules import FEEDBACKS, resolve_rule, takes_feedback
 from ..train import TrainConfig
-from ._options import SEED, _integer, _rule_name
+from ._options import SEED, _integer, _rule_name, _seeds
 
 
 def _add_plot_parser(sub) -> None:
@@ -70,14 +70,13 @@ def _add_compare_parser(sub) -> None:
         "--batch-size", type=_integer(1), default=8, help="trials per batch (default: 8)"
     )
     p.add_argument("--n-rec", type=_integer(1), help="recurrent neurons (default: task preset)")
-    p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument("--seed", type=SEED, help="seed of the weights and batches (default: 0)")
     p.add_argument(
         "--seeds",
-        type=_integer(1),
-        default=1,
-        help="compare on N networks (seeds --seed ... --seed+N-1, each with its own weights and "
-        "batches) and report mean ± std over batches ± std over seeds (default: 1; a multi-seed "
-        "--run uses its own seeds)",
+        type=_seeds,
+        help="compare on N networks (seeds --seed ... --seed+N-1), or those of seeds A ... B-1, "
+        "each with its own weights and batches, and report mean ± std over batches ± sample std "
+        "over seeds (default: one; a multi-seed --run uses its own seeds)",
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
@@ -108,10 +107,14 @@ def _compare(args) -> int:
     import jax
 
     from ..compare import format_alignment, mean_alignment, over_seeds
+    from ..experiment import seed_list
     from ..losses import rate_regularization
     from ..network import init_weights
     from ..rules import make_rule
     from ..train import build, load_checkpoint, load_config
+
+    def single_seed(config: TrainConfig, seed: int) -> TrainConfig:
+        return dataclasses.replace(config, seed=seed, seeds=1)
 
     windows = args.truncation or [20]
     for window in windows:
@@ -135,27 +138,53 @@ def _compare(args) -> int:
         config = TrainConfig(
             task=task,
             batch_size=args.batch_size,
-            seed=args.seed,
+            seed=args.seed if args.seed is not None else 0,
             network={"n_rec": args.n_rec} if args.n_rec else {},
         )
-    if args.run is not None and args.seeds != 1:
+    first, n_seeds = args.seeds if args.seeds is not None else (None, 1)
+    if first is not None and args.seed is not None:
         raise ValueError(
-            f"--seeds {args.seeds} cannot be combined with --run: the run's own seeds decide it."
+            f"--seeds {first}:{first + n_seeds} names its first seed; leave --seed {args.seed} "
+            f"out (or give --seeds {n_seeds})."
         )
-    if args.run is not None and config.seeds > 1:
-        if args.seed != 0:
+    if args.run is not None and args.seeds is not None:
+        given = f"{first}:{first + n_seeds}" if first is not None else n_seeds
+        raise ValueError(
+            f"--seeds {given} cannot be combined with --run: the run's own seeds decide it."
+        )
+    seed = first if first is not None else (args.seed if args.seed is not None else 0)
+    # a single-seed --run keeps its own seed's weights; --seed only picks the batches, as before
+    batch_seed = None
+    if args.run is not None and config.seeds == 1:
+        seeds, batch_seed = [config.seed], seed
+    elif args.run is not None:
+        if args.seed is not None:
             raise ValueError(
                 f"--seed {args.seed} cannot be combined with --run of a multi-seed run: each "
                 "seed's batches come from its own seed."
             )
-        seeds = list(range(config.seed, config.seed + config.seeds))
+        seeds = list(seed_list(config))
     else:
-        seeds = list(range(args.seed, args.seed + args.seeds))
+        seeds = list(range(seed, seed + n_seeds))
         if seeds[-1] >= 2**32:
-            raise ValueError(f"--seed {args.seed} --seeds {args.seeds} pass 2**32 - 1.")
+            raise ValueError(f"--seed {seed} --seeds {n_seeds} pass 2**32 - 1.")
+    # one network, loss and set of rules for every seed (the seeds differ in weights and batches)
+    exp = build(config if batch_seed is not None else single_seed(config, seeds[0]))
+    reg = rate_regularization(exp.config.c_reg, exp.config.f_target)
+    common = {"loss": exp.loss, "regularization": reg}
+    reference = make_rule("bptt", exp.net, **common)
+    rules = {}
+    for name in ["eprop", *args.rule]:
+        if takes_feedback(resolve_rule(name)):
+            for feedback in FEEDBACKS:
+                rules[f"{name}/{feedback}"] = make_rule(name, exp.net, feedback=feedback, **common)
+        else:
+            rules[name] = make_rule(name, exp.net, **common)
+    rules["eprop-autodiff/symmetric"] = make_rule("eprop-autodiff", exp.net, **common)
+    for window in windows:
+        rules[f"tbptt/K={window}"] = make_rule("tbptt", exp.net, truncation=window, **common)
     stacked = None
     if args.run is not None and len(seeds) > 1:  # the run's checkpoint stacks its seeds
-        exp = build(config)
         template = [
             init_weights(exp.net, jax.random.key(s), dtype=exp.dtype, feedback_std=1.0)
             for s in seeds
@@ -168,15 +197,14 @@ def _compare(args) -> int:
         )
         stacked = (weights, iteration)
     tables = []
-    for index, seed in enumerate(seeds):
-        # a single-seed --run keeps its configuration; --seed only picks the batches, as before
-        exp = build(
-            config
-            if stacked is None and args.run
-            else dataclasses.replace(config, seed=seed, seeds=1)
+    for index, run_seed in enumerate(seeds):
+        key = jax.random.key(batch_seed if batch_seed is not None else run_seed)
+        # a frozen task's batch is the seed's own: its sampler comes from that seed's experiment
+        sample = (
+            exp.sample
+            if config.task not in task_lib.FROZEN_TASKS or index == 0
+            else build(single_seed(config, run_seed)).sample
         )
-        reg = rate_regularization(exp.config.c_reg, exp.config.f_target)
-        key = jax.random.key(seed)
         weights = init_weights(
             exp.net,
             jax.random.fold_in(key, 2),
@@ -192,21 +220,7 @@ def _compare(args) -> int:
                 args.run / "checkpoint.npz", weights, exp.optimizer.init(weights)
             )
             where = f"the weights of {args.run} after {iteration} iterations"
-        common = {"loss": exp.loss, "regularization": reg}
-        reference = make_rule("bptt", exp.net, **common)
-        rules = {}
-        for name in ["eprop", *args.rule]:
-            if takes_feedback(resolve_rule(name)):
-                for feedback in FEEDBACKS:
-                    rules[f"{name}/{feedback}"] = make_rule(
-                        name, exp.net, feedback=feedback, **common
-                    )
-            else:
-                rules[name] = make_rule(name, exp.net, **common)
-        rules["eprop-autodiff/symmetric"] = make_rule("eprop-autodiff", exp.net, **common)
-        for window in windows:
-            rules[f"tbptt/K={window}"] = make_rule("tbptt", exp.net, truncation=window, **common)
-        batches = (exp.sample(jax.random.fold_in(key, 100 + b)) for b in range(args.batches))
+        batches = (sample(jax.random.fold_in(key, 100 + b)) for b in range(args.batches))
         tables.append(mean_alignment(rules, weights, batches, reference=reference, key=key))
     table = tables[0] if len(seeds) == 1 else over_seeds(tables)
     if args.json:
@@ -217,6 +231,7 @@ def _compare(args) -> int:
                     "batches": args.batches,
                     "batch_size": exp.config.batch_size,
                     "seeds": seeds,
+                    **({"batch_seed": batch_seed} if batch_seed is not None else {}),
                     "weights": where,
                     "alignment": table,
                 },
@@ -226,8 +241,9 @@ def _compare(args) -> int:
     else:
         print(
             f"gradient alignment with BPTT, {task}, mean ± std over {args.batches} batch(es) "
-            + (f"± std over {len(seeds)} seeds " if len(seeds) > 1 else "")
-            + f"of {exp.config.batch_size} at {where}"
+            f"of {exp.config.batch_size}"
+            + (f" ± sample std over {len(seeds)} seeds" if len(seeds) > 1 else "")
+            + f" at {where}"
         )
         print(format_alignment(table))
     return 0

@@ -154,8 +154,8 @@ def _add_train_parser(sub) -> None:
     )
     p.add_argument(
         "--target-error",
-        type=_number(0.0, 1.0, high_open=True),
-        help="stop once the evaluation recall error is below this (default: "
+        type=_number(0.0, 1.0, low_open=False, high_open=True),
+        help="stop once the evaluation recall error is below this, 0 = never (default: "
         f"{_preset('target_error')})",
     )
     p.add_argument(
@@ -294,7 +294,15 @@ def _train(args) -> int:
     )
     print(
         f"done: {result.iterations_done} iterations, {result.seconds_per_iteration:.3f} s/iteration"
-        + (" (stopped early: target error reached)" if result.stopped_early else "")
+        + (
+            (
+                " (stopped early: target error reached)"
+                if result.seed_summary is None
+                else " (stopped early: every seed reached the target error or diverged)"
+            )
+            if result.stopped_early
+            else ""
+        )
     )
     keys = ("loss", "accuracy", "eval_recall_error", "rate_hz")
     if result.seed_summary is None:
@@ -314,13 +322,21 @@ def _train(args) -> int:
 def _print_seed_summary(summary: dict, keys: tuple[str, ...]) -> None:
     """The final metrics of a multi-seed run as median [IQR], and each seed's iterations to the
     criterion (also in summary.json)."""
-    seeds = summary["seeds"]
+    seeds = summary["seed_list"]
     shown = {
         k: f"{summary['median'][k]:.4g} [{summary['iqr'][k][0]:.4g}, {summary['iqr'][k][1]:.4g}]"
         for k in keys
         if k in summary["median"]
     }
     print(f"final over {len(seeds)} seeds, median [IQR]:", json.dumps(shown))
+    diverged = [
+        (p["seed"], p["diverged_at"]) for p in summary["per_seed"] if p["diverged_at"] is not None
+    ]
+    if diverged:
+        print(
+            "diverged (NaN/inf; frozen at the last finite state, left out of the medians): "
+            + ", ".join(f"seed {s} at iteration {i}" for s, i in diverged)
+        )
     criterion = summary["iterations_to_criterion"]
     if criterion["target_error"] is not None:
         per_seed = ", ".join(

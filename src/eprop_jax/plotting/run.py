@@ -27,7 +27,7 @@ The ALIF neurons are the last ``n_alif`` rows of the recurrent population.
 
 A **multi-seed run** (``config.json`` holds ``"seed_list"``) keeps these files with a seed axis:
 each metric in ``metrics.jsonl`` is a list over the seeds (``None`` for a seed frozen by the
-criterion), the weight files stack the seeds on a leading axis, and the snapshots are of the
+criterion or by divergence), the weight files stack the seeds on a leading axis, and the snapshots are of the
 first seed. ``learning_curve.png`` then shows the median, the inter-quartile band and one thin
 line per seed (:func:`plot_seed_learning_curves`); ``weights.png`` the first seed.
 

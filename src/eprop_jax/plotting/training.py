@@ -198,8 +198,8 @@ def plot_seed_learning_curves(
     """Plot the loss (and recall error) of a multi-seed run: median, IQR band, one line per seed.
 
     Each record's metrics are lists over ``seeds`` (the multi-seed layout of ``metrics.jsonl``,
-    :mod:`eprop_jax.rundir`), ``None`` for a seed frozen by the early-stopping criterion, which
-    keeps its last value here. The thick line is the median over seeds, the band the 25th to 75th
+    :mod:`eprop_jax.rundir`), ``None`` for a seed frozen (by the early-stopping criterion or by
+    divergence), which keeps its last value here. The thick line is the median over seeds, the band the 25th to 75th
     percentile, the thin lines the seeds; evaluation medians are markers with IQR bars. For
     classification a second panel shows the recall error with the 7 % and 10 % lines.
 
@@ -264,18 +264,6 @@ def plot_seed_learning_curves(
     ax.legend(fontsize=8)
     if classification:
         ax = axes[1]
-        key = "recall_error" if metrics[0].get("recall_error") is not None else "accuracy"
-        if key == "accuracy":  # older records: 1 - accuracy
-            metrics = [
-                {
-                    **r,
-                    "recall_error": [None if a is None else 1.0 - a for a in r["accuracy"]],
-                    "eval_recall_error": None
-                    if r.get("eval_accuracy") is None
-                    else [None if a is None else 1.0 - a for a in r["eval_accuracy"]],
-                }
-                for r in metrics
-            ]
         bands(ax, "recall_error", "eval_recall_error", "training")
         ax.axhline(RECALL_CRITERION, color="k", ls="--", lw=1, label="7% (paper criterion)")
         ax.axhline(0.10, color="0.4", ls=":", lw=1, label="10%")
