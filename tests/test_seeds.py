@@ -300,6 +300,7 @@ def test_a_diverging_seed_is_frozen_while_the_other_trains_on(tmp_path, monkeypa
     )
     assert resumed.iterations_done == 4 and resumed.metrics[-1]["loss"][0] is None
     assert resumed.seed_summary["per_seed"][0]["diverged_at"] == 0
+    assert "learning_curve.png" in {p.name for p in plot_run(tmp_path)}  # a seed with no values
 
     with monkeypatch.context() as patch:
         patch.setattr(train_module, "init_weights", poisoning(2))

@@ -328,10 +328,11 @@ def _print_seed_summary(summary: dict, keys: tuple[str, ...]) -> None:
         for k in keys
         if k in summary["median"]
     }
-    print(f"final over {len(seeds)} seeds, median [IQR]:", json.dumps(shown))
     diverged = [
         (p["seed"], p["diverged_at"]) for p in summary["per_seed"] if p["diverged_at"] is not None
     ]
+    counted = len(seeds) - len(diverged) if len(diverged) < len(seeds) else len(seeds)
+    print(f"final over {counted} seeds, median [IQR]:", json.dumps(shown))
     if diverged:
         print(
             "diverged (NaN/inf; frozen at the last finite state, left out of the medians): "
