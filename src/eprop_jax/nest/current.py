@@ -83,6 +83,7 @@ descent and ``batch_size`` 1.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -162,7 +163,6 @@ _NEURON_DEFAULTS = {
     "I_e": 0.0,
     "V_m": -70.0,
     "V_th": -55.0,
-    "V_reset": -70.0,
     "V_min": -math.inf,
     "tau_m": 10.0,
     "t_ref": 2.0,
@@ -172,14 +172,12 @@ _NEURON_DEFAULTS = {
     "kappa_reg": 0.97,
     "eprop_isi_trace_cutoff": 1000.0,  # NEST: max; any cutoff beyond the run is the same
     "surrogate_gradient_function": "piecewise_linear",
-    "surrogate_gradient_height": 1.0,
+    "surrogate_gradient_height": 0.3,
     "surrogate_gradient_width": 1.0,
-    "adapt_beta": 1.0,
-    "adapt_tau": 10.0,
-    "adaptation": 0.0,
     "flush_event_send_interval": math.inf,
-    "with_refr_input": False,
 }
+_ADAPT_DEFAULTS = {"adapt_beta": 1.0, "adapt_tau": 10.0, "adaptation": 0.0}
+_PSC_DELTA_DEFAULTS = {"V_reset": -70.0, "with_refr_input": False}
 _READOUT_DEFAULTS = {
     "C_m": 250.0,
     "E_L": 0.0,
@@ -253,7 +251,12 @@ def current_config_from_nest(
         raise _err(
             api, f"delay={delay} ms is not modelled; eprop_synapse requires one step ({dt} ms)"
         )
-    p = _merged(api, f"{model} parameters", _NEURON_DEFAULTS, params_rec)
+    defaults = dict(_NEURON_DEFAULTS)
+    if model.endswith("_adapt"):
+        defaults.update(_ADAPT_DEFAULTS)
+    if "psc_delta" in model:
+        defaults.update(_PSC_DELTA_DEFAULTS)
+    p = _merged(api, f"{model} parameters", defaults, params_rec)
     q = _merged(api, "eprop_readout parameters", _READOUT_DEFAULTS, params_out)
     o = _merged(api, "optimizer", _OPTIMIZER_DEFAULTS, optimizer)
     for where, d in ((model, p), ("eprop_readout", q)):
@@ -261,11 +264,11 @@ def current_config_from_nest(
             raise _err(api, f"{where} E_L={d['E_L']} is not modelled; use E_L=0 (shift V_th)")
         if float(d["I_e"]) != 0.0:
             raise _err(api, f"{where} I_e={d['I_e']} is not modelled; accepted: 0")
-        if math.isfinite(float(d["V_min"])):
+        if float(d["V_min"]) > -sys.float_info.max:  # NEST's default: -DBL_MAX
             raise _err(api, f"{where} V_min={d['V_min']} is not modelled; accepted: -inf")
         if not float(d["tau_m"]) > 0:
             raise _err(api, f"{where} tau_m={d['tau_m']} must be > 0 ms")
-    if p["with_refr_input"]:
+    if p.get("with_refr_input", False):
         raise _err(api, "with_refr_input=True is not modelled; accepted: False")
     if p["surrogate_gradient_function"] not in SURROGATES:
         raise _err(
@@ -300,7 +303,7 @@ def current_config_from_nest(
         model=model,
         alpha=math.exp(-dt / float(p["tau_m"])),
         v_th=float(p["V_th"]),
-        v_reset=float(p["V_reset"]),
+        v_reset=float(p.get("V_reset", 0.0)),
         refractory_steps=_steps(api, "t_ref", p["t_ref"], dt),
         adapt_beta=float(p["adapt_beta"]) if adaptive else 0.0,
         rho=math.exp(-dt / float(p["adapt_tau"])) if adaptive else 0.0,
@@ -438,11 +441,12 @@ class CurrentRun(NamedTuple):
     readout: jax.Array  # (T, n_out), y_t * window_t (NEST's recorded readout_signal)
     target: jax.Array  # (T, n_out), y*_t * window_t (recorded target_signal)
     v_out: jax.Array  # (T, n_out)
-    v_rec: jax.Array  # (T, n_rec), after the spike reset
-    surrogate: jax.Array  # (T, n_rec)
-    spikes: jax.Array  # (T, n_rec)
+    v_rec: jax.Array | None  # (T, n_rec), after the spike reset (if record_neurons)
+    surrogate: jax.Array | None  # (T, n_rec) (if record_neurons)
+    spikes: jax.Array | None  # (T, n_rec) (if record_neurons)
     weights: dict  # final live weights {"in", "rec", "out"}
     weights_seen: dict  # as of each synapse's latest transmitted spike (NEST's GetConnections)
+    seconds: list  # wall seconds of each chunk (the first includes compilation)
 
 
 def simulate_current(
@@ -454,6 +458,10 @@ def simulate_current(
     window,
     extra_input=None,
     connected: Mapping[str, Any] | None = None,
+    *,
+    record_neurons: bool = True,
+    chunk_steps: int | None = None,
+    callback=None,
 ) -> CurrentRun:
     """Run NEST's current e-prop network for ``T`` steps (module docstring), float64.
 
@@ -471,6 +479,11 @@ def simulate_current(
             tutorials' forced final update, weight 1000).
         connected: optional boolean masks like ``weights``: which synapses exist (default: all,
             except autapses, ``allow_autapses=False``). Absent synapses keep their weight (0).
+        record_neurons: also return the recurrent neurons' ``v``, ``psi`` and spikes.
+        chunk_steps: run the scan in chunks of this many steps (one compiled function; the
+            state carries over exactly), e.g. one sequence, for progress reports.
+        callback: ``callback(steps_done, seconds, outputs)`` after each chunk, ``outputs`` =
+            the chunk's ``(readout, target, v_out)`` (as in :class:`CurrentRun`).
 
     Returns:
         A :class:`CurrentRun`.
@@ -696,19 +709,32 @@ def simulate_current(
             "flush1": flush.astype(dtype),
             "last_event": last,
         }
-        out = (v_out * x["window"], x["target"] * x["window"], v_out, v, psi, z)
+        out = (v_out * x["window"], x["target"] * x["window"], v_out)
+        if record_neurons:
+            out = (*out, v, psi, z)
         return new, out
 
-    final, ys = jax.lax.scan(step, carry0, xs)
-    readout, target, v_out, v_rec, psi, spikes = ys
-    syn = final["syn"]
+    import time
+
+    run_chunk = jax.jit(lambda c, xs: jax.lax.scan(step, c, xs))
+    chunk = n_steps if chunk_steps is None else max(1, int(chunk_steps))
+    carry, parts, seconds = carry0, [], []
+    for start in range(0, n_steps, chunk):
+        piece = jax.tree.map(lambda a, s=start: a[s : s + chunk], xs)
+        tic = time.perf_counter()
+        carry, ys = run_chunk(carry, piece)
+        ys = jax.block_until_ready(ys)
+        seconds.append(time.perf_counter() - tic)
+        parts.append(ys)
+        if callback is not None:
+            callback(min(start + chunk, n_steps), seconds[-1], ys[:3])
+    ys = [jnp.concatenate(p, axis=0) for p in zip(*parts, strict=True)]
+    if not record_neurons:
+        ys = [*ys, None, None, None]
+    syn = carry["syn"]
     return CurrentRun(
-        readout,
-        target,
-        v_out,
-        v_rec,
-        psi,
-        spikes,
+        *ys,
         {k: s.w for k, s in syn.items()},
         {k: s.w_seen for k, s in syn.items()},
+        seconds,
     )
