@@ -8,7 +8,7 @@ spike. This module runs the same arithmetic densely, one ``lax.scan`` step per N
 (exactly what a synapse transmitting a spike at step :math:`t` has done in NEST), so every
 floating-point operation, and its order, is NEST's.
 
-**Recurrent neurons** (voltages relative to :math:`E_L = 0`; :math:`\alpha = e^{-dt/\tau_m}`,
+**Recurrent neurons** (voltages relative to :math:`E_L`, as NEST stores them; :math:`\alpha = e^{-dt/\tau_m}`,
 :math:`\rho = e^{-dt/\tau_a}`, refractory counter :math:`r`, :math:`R = t_{ref}/dt`):
 
 - ``eprop_iaf[_adapt]``: :math:`r \leftarrow \max(r - 1, 0)`,
@@ -27,7 +27,8 @@ floating-point operation, and its order, is NEST's.
 :math:`S_t` holds the spikes emitted at step :math:`t - 1` (all delays are one step):
 :math:`S_t = W^{in} x_{t-1} + W^{rec} z_{t-1}`.
 
-**Readout** ``eprop_readout``: :math:`y_t = \kappa_{out} y_{t-1} + W^{out} z_{t-1}`, error
+**Readout** ``eprop_readout``: :math:`y_t = \kappa_{out} y_{t-1} + W^{out} z_{t-1}` (plus
+:math:`E_L` in the readout signal), error
 :math:`\mathrm{err}_t = (y_t - y^*_t) \omega_t` with the target :math:`y^*_t` and the learning
 window :math:`\omega_t \in \{0, 1\}` that the readout holds at step :math:`t`. Learning signal of
 recurrent entry :math:`t`: :math:`L_{j,t} = \sum_o B_{jo} \mathrm{err}_{o,t+1}` (the readout sees
@@ -74,7 +75,7 @@ the entries up to :math:`t - 2` (per-step optimisation) or after the per-spike c
 into more calls without changing its arithmetic, so they need no modelling.
 
 Deliberate limits (refused when set): one-step delays only (NEST's ``eprop_synapse`` allows
-no other), no current input (``I_e``, ``CurrentEvent``), no finite ``V_min``, ``E_L = 0``,
+no other), no current input (``I_e``, ``CurrentEvent``), no finite ``V_min``,
 ``with_refr_input = False``, a cutoff of at least 2 steps, one learning rate for the whole run
 (``eta`` changed between phases is not modelled), per-spike optimisation only with gradient
 descent and ``batch_size`` 1.
@@ -105,13 +106,13 @@ class CurrentNeuronConfig(NamedTuple):
 
     model: str
     alpha: float  # exp(-dt / tau_m), std::exp
-    v_th: float
-    v_reset: float  # psc_delta variants only
+    v_th: float  # relative to E_L, as NEST stores it
+    v_reset: float  # psc_delta variants only, relative to E_L
     refractory_steps: int
     adapt_beta: float  # 0 for the non-adaptive models
     rho: float  # exp(-dt / adapt_tau)
     adaptation: float  # initial a
-    v_m: float  # initial v
+    v_m: float  # initial v, relative to E_L
     kappa: float
     kappa_reg: float
     c_reg: float
@@ -127,7 +128,8 @@ class CurrentReadoutConfig(NamedTuple):
     """``eprop_readout`` (mean squared error)."""
 
     kappa: float  # exp(-dt / tau_m)
-    v_m: float
+    v_m: float  # initial v, relative to E_L
+    e_l: float  # the readout signal is v + E_L
     cutoff: int
 
 
@@ -260,8 +262,6 @@ def current_config_from_nest(
     q = _merged(api, "eprop_readout parameters", _READOUT_DEFAULTS, params_out)
     o = _merged(api, "optimizer", _OPTIMIZER_DEFAULTS, optimizer)
     for where, d in ((model, p), ("eprop_readout", q)):
-        if float(d["E_L"]) != 0.0:
-            raise _err(api, f"{where} E_L={d['E_L']} is not modelled; use E_L=0 (shift V_th)")
         if float(d["I_e"]) != 0.0:
             raise _err(api, f"{where} I_e={d['I_e']} is not modelled; accepted: 0")
         if float(d["V_min"]) > -sys.float_info.max:  # NEST's default: -DBL_MAX
@@ -302,13 +302,13 @@ def current_config_from_nest(
     neuron = CurrentNeuronConfig(
         model=model,
         alpha=math.exp(-dt / float(p["tau_m"])),
-        v_th=float(p["V_th"]),
-        v_reset=float(p.get("V_reset", 0.0)),
+        v_th=float(p["V_th"]) - float(p["E_L"]),
+        v_reset=float(p.get("V_reset", 0.0)) - float(p["E_L"]),
         refractory_steps=_steps(api, "t_ref", p["t_ref"], dt),
         adapt_beta=float(p["adapt_beta"]) if adaptive else 0.0,
         rho=math.exp(-dt / float(p["adapt_tau"])) if adaptive else 0.0,
         adaptation=float(p["adaptation"]) if adaptive else 0.0,
-        v_m=float(p["V_m"]),
+        v_m=float(p["V_m"]) - float(p["E_L"]),
         kappa=float(p["kappa"]),
         kappa_reg=float(p["kappa_reg"]),
         c_reg=float(p["c_reg"]),
@@ -323,7 +323,8 @@ def current_config_from_nest(
     )
     readout = CurrentReadoutConfig(
         kappa=math.exp(-dt / float(q["tau_m"])),
-        v_m=float(q["V_m"]),
+        v_m=float(q["V_m"]) - float(q["E_L"]),
+        e_l=float(q["E_L"]),
         cutoff=_steps(api, "readout eprop_isi_trace_cutoff", q["eprop_isi_trace_cutoff"], dt, 2),
     )
     opt = CurrentOptimizerConfig(
@@ -440,7 +441,7 @@ class CurrentRun(NamedTuple):
 
     readout: jax.Array  # (T, n_out), y_t * window_t (NEST's recorded readout_signal)
     target: jax.Array  # (T, n_out), y*_t * window_t (recorded target_signal)
-    v_out: jax.Array  # (T, n_out)
+    v_out: jax.Array  # (T, n_out), the readout signal v_t + E_L without the window
     v_rec: jax.Array | None  # (T, n_rec), after the spike reset (if record_neurons)
     surrogate: jax.Array | None  # (T, n_rec) (if record_neurons)
     spikes: jax.Array | None  # (T, n_rec) (if record_neurons)
@@ -687,7 +688,8 @@ def simulate_current(
         reg = neuron.c_reg * (f_av - neuron.f_target)
         # readout of step t
         v_out = syn["out"].w @ c["z1"] + ro.kappa * c["v_out"]
-        err = (v_out - x["target"]) * x["window"]
+        signal = v_out + ro.e_l
+        err = (signal - x["target"]) * x["window"]
         new = {
             "syn": syn,
             "v": v,
@@ -709,7 +711,7 @@ def simulate_current(
             "flush1": flush.astype(dtype),
             "last_event": last,
         }
-        out = (v_out * x["window"], x["target"] * x["window"], v_out)
+        out = (signal * x["window"], x["target"] * x["window"], signal)
         if record_neurons:
             out = (*out, v, psi, z)
         return new, out
