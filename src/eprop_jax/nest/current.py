@@ -341,26 +341,61 @@ def current_config_from_nest(
     return CurrentConfig(neuron, readout, opt)
 
 
-def surrogate_gradient(neuron: CurrentNeuronConfig, v, threshold, refractory):
+def surrogate_gradient(neuron: CurrentNeuronConfig, v, threshold, refractory, zero=None):
     r"""NEST 3.10's pseudo-derivative :math:`\psi` (0 while refractory), ``u = v - threshold``.
 
     piecewise_linear :math:`h \max(0, 1 - |u|/w)`; exponential :math:`h e^{-|u|/w}`;
     fast_sigmoid_derivative :math:`h (1 + |u|/w)^{-2}`; arctan_derivative
-    :math:`h / (1 + (u/w)^2)`.
+    :math:`h / (1 + (u/w)^2)`. ``zero``: int64 zeros shaped like ``v`` that the compiler
+    cannot see through (see :func:`_rounded`), so that :math:`|u|/w` is a true division (XLA turns a division by a
+    constant into a multiplication by its reciprocal, which rounds differently) and no product
+    is fused into an FMA.
     """
     h, w = neuron.height, neuron.width
+    if zero is None:
+
+        def rn(p):
+            return p
+
+    else:
+
+        def rn(p):
+            return _rounded(p, zero)
+
+        # an opaque array, not a broadcast scalar: XLA would divide by multiplying with 1/w
+        w = rn(jnp.full(jnp.shape(v), w, jnp.result_type(v)))
     u = v - threshold
     if neuron.surrogate == "piecewise_linear":
-        psi = h * jnp.maximum(0.0, 1.0 - jnp.abs(u) / w)
+        psi = h * jnp.maximum(0.0, 1.0 - rn(jnp.abs(u) / w))
     elif neuron.surrogate == "exponential":
         psi = h * jnp.exp(-jnp.abs(u) / w)
     elif neuron.surrogate == "fast_sigmoid_derivative":
-        x = 1.0 + jnp.abs(u) / w
-        psi = h * (1.0 / (x * x))
+        x = 1.0 + rn(jnp.abs(u) / w)
+        psi = h * (1.0 / rn(x * x))  # NEST: std::pow(x, -2.0)
     else:
         x = u / w
-        psi = h / (1.0 + x * x)
+        psi = h / (1.0 + rn(x * x))
     return jnp.where(refractory > 0, 0.0, psi)
+
+
+def _ordered_sum(w, spikes, start):
+    r"""``start + w[:, 0] s_0 + w[:, 1] s_1 + ...``, added in this order (NEST's ring buffer).
+
+    With spikes in {0, 1} every product is exact, so the result is the float64 sum NEST forms
+    when it delivers the spikes one by one; a matrix product would add them in another order.
+    """
+    return jax.lax.fori_loop(0, w.shape[1], lambda i, acc: acc + w[:, i] * spikes[i], start)
+
+
+def _rounded(p, zero):
+    """``p``, rounded to float64 on its own: no fused multiply-add with what follows.
+
+    XLA's CPU backend always allows LLVM to fuse ``a * b + c`` into one FMA (rounded once);
+    NEST's C++ rounds the product first. Passing the product through the integer domain with a
+    zero the compiler cannot see keeps the two roundings, so the sums are NEST's bit for bit.
+    """
+    bits = jax.lax.bitcast_convert_type(p, jnp.int64) | zero
+    return jax.lax.bitcast_convert_type(bits, p.dtype)
 
 
 class _Synapses(NamedTuple):
@@ -388,7 +423,9 @@ def _synapses(w, dtype) -> _Synapses:
     )
 
 
-def _optimize(opt: CurrentOptimizerConfig, tables, syn: _Synapses, call, index, grad):
+def _optimize(
+    opt: CurrentOptimizerConfig, tables, syn: _Synapses, call, index, grad, rn=lambda p: p
+):
     """NEST's ``optimized_weight`` for the synapses where ``call``; ``index`` scalar int."""
     b1_powers, b2_powers = tables
     grad_sum = jnp.where(call, syn.grad_sum + grad, syn.grad_sum)
@@ -396,7 +433,7 @@ def _optimize(opt: CurrentOptimizerConfig, tables, syn: _Synapses, call, index, 
     due = call & (syn.opt_step < target)
     g = jnp.where(due, grad_sum / opt.batch_size, grad_sum)
     if opt.kind == "gradient_descent":
-        w = jnp.where(due, syn.w - opt.eta * g, syn.w)
+        w = jnp.where(due, syn.w - rn(opt.eta * g), syn.w)
         m, v, n_adam = syn.m, syn.v, syn.n_adam
     else:
         n_steps = jnp.where(due, target - syn.opt_step, 0)
@@ -408,8 +445,8 @@ def _optimize(opt: CurrentOptimizerConfig, tables, syn: _Synapses, call, index, 
             b1p = b1_powers[step]
             b2p = b2_powers[step]
             a = opt.eta * jnp.sqrt(1.0 - b2p) / (1.0 - b1p)
-            m_new = opt.beta_1 * m + (1.0 - opt.beta_1) * g
-            v_new = opt.beta_2 * v + (1.0 - opt.beta_2) * g * g
+            m_new = rn(opt.beta_1 * m) + rn((1.0 - opt.beta_1) * g)
+            v_new = rn(opt.beta_2 * v) + rn(rn((1.0 - opt.beta_2) * g) * g)
             w_new = w - a * m_new / (jnp.sqrt(v_new) + opt.epsilon)
             return (
                 k + 1,
@@ -562,6 +599,7 @@ def simulate_current(
         "d_rec": jnp.full(n_rec, -1, jnp.int32),
         "flush1": zeros_rec,  # flush events sent at t-1
         "last_event": jnp.zeros(n_rec, jnp.int32),  # step of the latest spike or flush event
+        "zeros": jnp.zeros(n_rec, jnp.int64),
     }
     pad = jnp.zeros((3, n_in), dtype)
     x_pad = jnp.concatenate([pad, x_emit], axis=0)
@@ -573,6 +611,8 @@ def simulate_current(
         "target": targets,
         "window": window,
         "extra": extra,
+        # a zero the compiler cannot see (see _rounded)
+        "zero": jnp.zeros(n_steps, jnp.int64),
     }
 
     def presyn(d, emitted, cutoff):
@@ -583,7 +623,7 @@ def simulate_current(
         gap = jnp.where((d_new == 0) & (d >= cutoff), d + 1 - cutoff, 0)
         return d_new, active, gap
 
-    def integrate(syn, active, gap, z_arr, post, call_index, mask):
+    def integrate(syn, active, gap, z_arr, post, call_index, mask, rn):
         """One history entry for every synapse of a projection (module docstring)."""
         kind, psi, learn, reg = post
         act = active[None, :] & mask
@@ -591,24 +631,24 @@ def simulate_current(
         gap = gap[None, :]
         if kind == "out":
             z_bar = jnp.where(has_gap, syn.z_bar * powers["kappa_out"][gap], syn.z_bar)
-            z_bar = ro.kappa * z_bar + z_arr[None, :]
-            grad = learn[:, None] * z_bar
+            z_bar = rn(ro.kappa * z_bar) + z_arr[None, :]
+            grad = rn(learn[:, None] * z_bar)
             new = syn._replace(z_bar=jnp.where(act, z_bar, syn.z_bar))
         else:
             z_bar = jnp.where(has_gap, syn.z_bar * powers["alpha"][gap], syn.z_bar)
             e_bar = jnp.where(has_gap, syn.e_bar * powers["kappa"][gap], syn.e_bar)
             e_bar_reg = jnp.where(has_gap, syn.e_bar_reg * powers["kappa_reg"][gap], syn.e_bar_reg)
-            z_bar = neuron.alpha * z_bar + z_arr[None, :]
+            z_bar = rn(neuron.alpha * z_bar) + z_arr[None, :]
             if adaptive:
                 eps = jnp.where(has_gap, syn.epsilon * powers["rho"][gap], syn.epsilon)
-                e = psi[:, None] * (z_bar - neuron.adapt_beta * eps)
-                eps = neuron.rho * eps + e
+                e = rn(psi[:, None] * (z_bar - rn(neuron.adapt_beta * eps)))
+                eps = rn(neuron.rho * eps) + e
             else:
                 eps = syn.epsilon
-                e = psi[:, None] * z_bar
-            e_bar = neuron.kappa * e_bar + e
-            e_bar_reg = neuron.kappa_reg * e_bar_reg + (1.0 - neuron.kappa_reg) * e
-            grad = learn[:, None] * e_bar + reg[:, None] * e_bar_reg
+                e = rn(psi[:, None] * z_bar)
+            e_bar = rn(neuron.kappa * e_bar) + e
+            e_bar_reg = rn(neuron.kappa_reg * e_bar_reg) + rn((1.0 - neuron.kappa_reg) * e)
+            grad = rn(learn[:, None] * e_bar) + rn(reg[:, None] * e_bar_reg)
             new = syn._replace(
                 z_bar=jnp.where(act, z_bar, syn.z_bar),
                 e_bar=jnp.where(act, e_bar, syn.e_bar),
@@ -617,21 +657,30 @@ def simulate_current(
             )
         act = jnp.broadcast_to(act, syn.w.shape)
         if each_step:
-            return _optimize(opt, tables, new, act, call_index, grad)
+            return _optimize(opt, tables, new, act, call_index, grad, rn)
         return new._replace(spike_grad=jnp.where(act, new.spike_grad + grad, new.spike_grad))
 
-    def deliver(syn, spiked, flushed, index):
+    def deliver(syn, spiked, flushed, index, rn):
         """A spike (or flush event) reaches the synapse: per-spike optimiser call, weight seen."""
         em = jnp.broadcast_to((spiked > 0)[None, :], syn.w.shape)
         if not each_step:
-            syn = _optimize(opt, tables, syn, em, index, syn.spike_grad)
+            syn = _optimize(opt, tables, syn, em, index, syn.spike_grad, rn)
             syn = syn._replace(spike_grad=jnp.where(em, 0.0, syn.spike_grad))
         seen = em | jnp.broadcast_to((flushed > 0)[None, :], syn.w.shape)
         return syn._replace(w_seen=jnp.where(seen, syn.w, syn.w_seen))
 
+    def w_pre_in(syn):
+        return jnp.concatenate([syn["in"].w, syn["rec"].w], axis=1)
+
     def step(c, x):
         t = x["t"]
         syn = c["syn"]
+
+        def rn(p):
+            return _rounded(p, x["zero"])
+
+        zeros = c["zeros"] | x["zero"]  # int64 zeros per neuron, opaque to the compiler
+
         # 1. gradient bookkeeping of history entry t-2 (spikes emitted at t-1 are delivered now)
         learn = b @ c["err1"]  # L_{t-2} = B err_{t-1}
         d_in, act_in, gap_in = presyn(c["d_in"], x["x2"], neuron.cutoff)
@@ -640,8 +689,10 @@ def simulate_current(
         post_rec = ("rec", c["psi2"], learn, c["reg2"])
         index = t - 1  # NEST's optimiser index of entry t-2
         syn = {
-            "in": integrate(syn["in"], act_in, gap_in, x["x3"], post_rec, index, masks["in"]),
-            "rec": integrate(syn["rec"], act_rec, gap_rec, c["z3"], post_rec, index, masks["rec"]),
+            "in": integrate(syn["in"], act_in, gap_in, x["x3"], post_rec, index, masks["in"], rn),
+            "rec": integrate(
+                syn["rec"], act_rec, gap_rec, c["z3"], post_rec, index, masks["rec"], rn
+            ),
             "out": integrate(
                 syn["out"],
                 act_out,
@@ -650,44 +701,49 @@ def simulate_current(
                 ("out", None, c["err2"], None),
                 index,
                 masks["out"],
+                rn,
             ),
         }
         syn = {
-            "in": deliver(syn["in"], x["x1"], 0.0 * x["x1"], t - 1),
-            "rec": deliver(syn["rec"], c["z1"], c["flush1"], t - 1),
-            "out": deliver(syn["out"], c["z1"], c["flush1"], t - 1),
+            "in": deliver(syn["in"], x["x1"], 0.0 * x["x1"], t - 1, rn),
+            "rec": deliver(syn["rec"], c["z1"], c["flush1"], t - 1, rn),
+            "out": deliver(syn["out"], c["z1"], c["flush1"], t - 1, rn),
         }
         # 2. neuron update of step t
-        s_in = syn["in"].w @ x["x1"] + syn["rec"].w @ c["z1"] + x["extra"]
+        # NEST adds the arriving spikes one by one: the static input first, then the e-prop
+        # synapses by presynaptic id (inputs, then recurrent neurons); the order is NEST's sum
+        s_in = _ordered_sum(w_pre_in(syn), jnp.concatenate([x["x1"], c["z1"]]), x["extra"])
         v, r, a = c["v"], c["r"], c["a"]
         if psc_delta:
             free = r == 0
-            v = jnp.where(free, neuron.alpha * v + s_in, v)
+            v = jnp.where(free, rn(neuron.alpha * v) + s_in, v)
             if adaptive:
-                a = jnp.where(free, neuron.rho * a + c["z1"], a)
+                a = jnp.where(free, rn(neuron.rho * a) + c["z1"], a)
             r = jnp.where(free, r, r - 1)
         else:
             r = jnp.maximum(r - 1, 0)
-            v = s_in + neuron.alpha * v
+            v = s_in + rn(neuron.alpha * v)
             if adaptive:
-                a = neuron.rho * a + c["z1"]
-        threshold = neuron.v_th + neuron.adapt_beta * a if adaptive else neuron.v_th
-        psi = surrogate_gradient(neuron, v, threshold, r)
+                a = rn(neuron.rho * a) + c["z1"]
+        threshold = neuron.v_th + rn(neuron.adapt_beta * a) if adaptive else neuron.v_th
+        psi = surrogate_gradient(neuron, v, threshold, r, zeros)
         if psc_delta:
             z = (v >= threshold).astype(dtype)
             v = jnp.where(z > 0, neuron.v_reset, v)
         else:
             z = ((v >= threshold) & (r == 0)).astype(dtype)
-            v = v - neuron.v_th * z
+            v = v - rn(neuron.v_th * z)
         r = jnp.where(z > 0, neuron.refractory_steps, r)
         # silent neurons send flush events (no transmission, only the synapses' bookkeeping)
         last = c["last_event"]
         flush = (z == 0) & (last > 0) & (t - last >= neuron.flush_interval)
         last = jnp.where((z > 0) | flush, t, last)
-        f_av = neuron.kappa_reg * c["f_av"] + (1.0 - neuron.kappa_reg) * z
+        f_av = rn(neuron.kappa_reg * c["f_av"]) + rn((1.0 - neuron.kappa_reg) * z)
         reg = neuron.c_reg * (f_av - neuron.f_target)
         # readout of step t
-        v_out = syn["out"].w @ c["z1"] + ro.kappa * c["v_out"]
+        v_out = _ordered_sum(syn["out"].w, c["z1"], jnp.zeros(n_out, dtype)) + rn(
+            ro.kappa * c["v_out"]
+        )
         signal = v_out + ro.e_l
         err = (signal - x["target"]) * x["window"]
         new = {
@@ -710,6 +766,7 @@ def simulate_current(
             "d_rec": d_rec,
             "flush1": flush.astype(dtype),
             "last_event": last,
+            "zeros": zeros,
         }
         out = (signal * x["window"], x["target"] * x["window"], signal)
         if record_neurons:
