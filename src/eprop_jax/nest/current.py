@@ -381,10 +381,19 @@ def surrogate_gradient(neuron: CurrentNeuronConfig, v, threshold, refractory, ze
 def _ordered_sum(w, spikes, start):
     r"""``start + w[:, 0] s_0 + w[:, 1] s_1 + ...``, added in this order (NEST's ring buffer).
 
-    With spikes in {0, 1} every product is exact, so the result is the float64 sum NEST forms
-    when it delivers the spikes one by one; a matrix product would add them in another order.
+    With spikes in {0, 1} the result is the float64 sum NEST forms when it delivers the spikes
+    one by one (a matrix product would add them in another order).
     """
-    return jax.lax.fori_loop(0, w.shape[1], lambda i, acc: acc + w[:, i] * spikes[i], start)
+    n_pre = w.shape[1]
+    # adding a non-spiking column adds +-0 and changes nothing: visit the spiking ones only
+    (order,) = jnp.nonzero(spikes > 0, size=n_pre, fill_value=0)
+    count = jnp.sum(spikes > 0)
+
+    def body(carry):
+        i, acc = carry
+        return i + 1, acc + w[:, order[i]]
+
+    return jax.lax.while_loop(lambda c: c[0] < count, body, (jnp.zeros((), count.dtype), start))[1]
 
 
 def _rounded(p, zero):
