@@ -223,3 +223,53 @@ def test_surrogate_is_zero_while_refractory():
     neuron = config.neuron
     psi = surrogate_gradient(neuron, np.array([0.5, 0.5]), 0.5, np.array([0, 1]))
     assert psi.tolist() == [pytest.approx(0.3), 0.0]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["nest", "lemniscate", "--model", "eprop_iaf"],
+            "eprop-jax nest: error: --model eprop_iaf: NEST 3.10's current models have a "
+            "tutorial for sine_waves only; got task 'lemniscate'",
+        ),
+        (
+            ["nest", "sine_waves", "--model", "eprop_iaf", "--batch-size", "4"],
+            "eprop-jax nest: error: --batch-size 4: the current models learn continuously",
+        ),
+        (
+            ["nest", "sine_waves", "--model", "eprop_iaf", "--dtype", "float32"],
+            "eprop-jax nest: error: --dtype float32: the current models run in float64 only",
+        ),
+        (
+            ["nest", "sine_waves", "--model", "iaf_psc_alpha"],
+            "eprop-jax nest: error: argument --model: invalid choice: 'iaf_psc_alpha'",
+        ),
+    ],
+)
+def test_cli_refuses_bad_current_model_options(argv, message, capsys, tmp_path):
+    from eprop_jax.cli import main
+
+    assert main([*argv, "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_cli_runs_the_current_sine_waves_tutorial(tmp_path, capsys):
+    """``eprop-jax nest sine_waves --model eprop_iaf_psc_delta --iterations 1``: the run folder,
+    and the first loss as NEST 3.10.0 computes it (scripts/compare_nest.py, identical to the bit)."""
+    import json
+
+    from eprop_jax.cli import main
+
+    out = tmp_path / "run"
+    argv = ["nest", "sine_waves", "--model", "eprop_iaf_psc_delta", "--iterations", "1"]
+    assert main([*argv, "--out", str(out), "--no-plots", "--no-progress"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["model"] == "eprop_iaf_psc_delta"
+    assert summary["loss"] == [pytest.approx(102.76578496878753, rel=1e-12)]
+    final = np.load(out / "weights_final.npz")
+    assert final["w_rec"].shape == (100, 100) and np.all(np.diag(final["w_rec"]) == 0.0)
+    assert json.loads((out / "config.json").read_text())["kind"] == "nest"
