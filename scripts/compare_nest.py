@@ -357,7 +357,7 @@ def run_nest_current(tut, record_v: bool = False) -> dict:
         return w
 
     wall, cpu = time.perf_counter(), time.process_time()
-    nest.Simulate(task + (5.0 if tut.final_update else 2.0))
+    nest.Simulate(task + 5.0)  # total_offset + extension_sim, as both scripts
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     events = mm.get("events")
     order = np.argsort(np.asarray(events["times"]), kind="stable")

@@ -440,7 +440,12 @@ def _optimize(
     grad_sum = jnp.where(call, syn.grad_sum + grad, syn.grad_sum)
     target = 1 + index // opt.batch_size
     due = call & (syn.opt_step < target)
-    g = jnp.where(due, grad_sum / opt.batch_size, grad_sum)
+    if opt.batch_size > 1:
+        # a divisor XLA cannot see as a constant (it would multiply by 1/B, rounding otherwise)
+        divisor = jnp.where(syn.opt_step < 0, 1.0, float(opt.batch_size))
+        g = jnp.where(due, grad_sum / divisor, grad_sum)
+    else:
+        g = grad_sum
     if opt.kind == "gradient_descent":
         w = jnp.where(due, syn.w - rn(opt.eta * g), syn.w)
         m, v, n_adam = syn.m, syn.v, syn.n_adam

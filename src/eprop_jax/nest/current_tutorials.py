@@ -15,8 +15,8 @@ parrot at step ``1 + nT + k``; the readout holds the target ``target[k]`` and th
 window at step ``2 + nT + k``; the loss of iteration ``n`` is
 :math:`\\tfrac12 \\sum_k (y_{2+nT+k} - y^*_{2+nT+k})^2` (the scripts' multimeter frame). The
 tutorial ends with its forced final update (every input and recurrent neuron spikes at step
-``task + 1``, the recurrent ones driven by a static weight of 1000) and simulates
-``task + 5`` steps; ``weights`` are then NEST's ``GetConnections`` values.
+``task + 1``, the recurrent ones driven by a static weight of 1000). Both simulate ``task + 5``
+steps; ``weights`` are then NEST's ``GetConnections`` values.
 """
 
 from __future__ import annotations
@@ -185,12 +185,11 @@ def current_arrays(tut: CurrentTutorial) -> dict[str, np.ndarray]:
 
     Returns:
         ``x_emit`` (T, n_in), ``targets`` (T, 1), ``window`` (T,), ``extra_input`` (T, n_rec) or
-        None, with ``T = task + 5`` (tutorial, NEST's ``Simulate`` span) or ``task + 2`` (test
-        suite: up to the last recorded step).
+        None, with ``T = task + 5`` (NEST's ``Simulate`` span in both scripts).
     """
     seq, n_iter = tut.sequence, tut.iterations
     task = seq * n_iter
-    n_steps = task + (5 if tut.final_update else 2)
+    n_steps = task + 5  # both scripts simulate total_offset (2) + extension_sim (3) more
     n_in, n_rec = tut.input_spikes.shape[0], tut.w_rec.shape[0]
     x = np.zeros((n_steps, n_in))
     x[1 : 1 + task] = np.tile(tut.input_spikes.T, (n_iter, 1))
