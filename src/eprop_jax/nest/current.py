@@ -70,9 +70,20 @@ bias-correction counter runs from the start of the simulation), then the clip to
 
 **Lazy weights.** A spike emitted at step :math:`t - 1` is transmitted with the weight after
 the entries up to :math:`t - 2` (per-step optimisation) or after the per-spike call; NEST's
-``GetConnections`` shows each synapse's weight as of its latest transmitted spike
-(``weights_seen`` here). Flush events (``flush_event_send_interval``) split a synapse's work
-into more calls without changing its arithmetic, so they need no modelling.
+``GetConnections`` shows each synapse's weight as of its latest event (``weights_seen`` here).
+Flush events (a recurrent neuron silent for ``flush_event_send_interval`` since its latest spike
+or flush) split a synapse's work into more calls without changing its arithmetic; they only
+update what ``GetConnections`` shows (per-step optimisation), which is modelled.
+
+**Floating point.** The step performs NEST's operations in NEST's order: each product is
+rounded before it is added (:func:`_rounded`; XLA's CPU backend would fuse it into an FMA), the
+surrogate and the batch mean divide (XLA turns a division by a constant into a multiplication by
+its reciprocal), and the spikes arriving at a neuron are added one by one in NEST's delivery
+order (static input first, then the e-prop synapses by presynaptic id: inputs, then recurrent
+neurons). The result equals NEST 3.10.0 bit for bit (losses, weights, ``V_m``, surrogate
+gradients) for the piecewise-linear and arctan surrogates; the exponential and fast-sigmoid
+ones use XLA's ``exp`` and ``1/x^2`` where NEST calls glibc's ``exp`` and ``pow`` and can differ
+in the last bit.
 
 Deliberate limits (refused when set): one-step delays only (NEST's ``eprop_synapse`` allows
 no other), no current input (``I_e``, ``CurrentEvent``), no finite ``V_min``,
