@@ -57,6 +57,20 @@ REGRESSION_LOSSES = {
     ],
 }
 
+# the same runs: sum of NEST's final weight changes (GetConnections after the 505 simulated steps
+# minus the initial weights) for in->rec, rec->rec, rec->out, printed by NEST 3.10.0 through
+# scripts/compare_nest.py's run_nest_current (pip install nest-simulator==3.10.0)
+REGRESSION_WEIGHT_CHANGES = {
+    "eprop_iaf": (-0.08805932804829905, -0.04598767426960782, -0.0021714752995656344),
+    "eprop_iaf_adapt": (-0.00035494605252308156, -0.0001373559610671682, -9.506041296938837e-06),
+    "eprop_iaf_psc_delta": (-0.007497053187469328, -0.005877618061774506, -0.0004449499682133909),
+    "eprop_iaf_psc_delta_adapt": (
+        0.011847730960150182,
+        0.004777333892251169,
+        -0.0002217571195242652,
+    ),
+}
+
 # test_eprop_surrogate_gradients (NEST 3.10.0): the last 5 recorded surrogate gradients
 SURROGATE_REFERENCES = {
     "piecewise_linear": [
@@ -93,11 +107,15 @@ SURROGATE_REFERENCES = {
 @pytest.mark.parametrize("model", list(REGRESSION_LOSSES))
 def test_regression_losses_match_nest_testsuite(model):
     """The four v3.10 test_eprop_regression series (Adam per step for eprop_iaf, gradient
-    descent per step for the others) to the test's rtol 1e-8."""
+    descent per step for the others) to the test's rtol 1e-8, and NEST's final weights (what
+    GetConnections shows: each synapse as of its latest spike or flush event)."""
     tut = current_sine_waves(model, setup="testsuite")
     assert tut.optimizer["type"] == ("adam" if model == "eprop_iaf" else "gradient_descent")
     result = run_current_tutorial(tut)
     np.testing.assert_allclose(result["loss"], REGRESSION_LOSSES[model], rtol=1e-8, atol=0)
+    initial = {"w_in": tut.w_in, "w_rec": tut.w_rec, "w_out": tut.w_out}
+    changes = [np.sum(result["weights"][k] - np.float64(w)) for k, w in initial.items()]
+    np.testing.assert_allclose(changes, REGRESSION_WEIGHT_CHANGES[model], rtol=1e-10, atol=0)
 
 
 @pytest.mark.parametrize("function", list(SURROGATE_REFERENCES))
