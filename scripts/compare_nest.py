@@ -21,6 +21,16 @@ Needs ``pip install eprop-jax[nest]`` (``nest-simulator``), e.g. in its own envi
 
 Times: NEST's ``Simulate`` wall and CPU seconds per iteration; ours per iteration after the first
 (which compiles).
+
+NEST 3.10's current models (``eprop_iaf``, ``eprop_iaf_adapt``, ``eprop_iaf_psc_delta``,
+``eprop_iaf_psc_delta_adapt``; ``eprop_jax.nest.current``): ``--task sine_waves_current`` runs the
+v3.10 sine-waves tutorial (``eprop_supervised_regression_sine-waves.py``: gradient descent once
+per spike, forced final update) with each neuron model of ``--model`` (default: all four) in NEST
+and in eprop-jax and prints one JSON object per model; ``--setup testsuite`` runs the network of
+NEST's ``test_eprop_regression`` instead (100-step sequences, the optimiser per step)::
+
+    python scripts/compare_nest.py --task sine_waves_current --iterations 200
+    python scripts/compare_nest.py --task sine_waves_current --setup testsuite --model eprop_iaf
 """
 
 from __future__ import annotations
@@ -263,12 +273,199 @@ def compare(
     return result
 
 
+def run_nest_current(tut, record_v: bool = False) -> dict:
+    """Simulate a :class:`~eprop_jax.nest.current_tutorials.CurrentTutorial` in NEST.
+
+    The network of NEST 3.10's sine-waves tutorial, built from the recipe's dictionaries: spike
+    generators -> parrots -> ``tut.model`` -> ``eprop_readout``, learning-signal, target and
+    learning-window connections (all delays 1 ms), the forced final update if the recipe has it.
+    Returns the ``GetConnections`` weights after the run, the loss per iteration (the scripts'
+    multimeter frame) and ``Simulate``'s wall and CPU seconds; with ``record_v`` also ``v_rec``,
+    the recurrent neurons' ``V_m`` after each step, shape (steps, n_rec).
+    """
+    nest = _import_nest()
+    seq, n_iter = tut.sequence, tut.iterations
+    task = seq * n_iter
+    n_in, n_rec, n_out = tut.w_in.shape[1], tut.w_in.shape[0], tut.w_out.shape[0]
+    nest.ResetKernel()
+    nest.verbosity = nest.VerbosityLevel.FATAL
+    nest.set(resolution=1.0, print_time=False, total_num_virtual_procs=1)
+    gen_in = nest.Create("spike_generator", n_in)
+    parrots = nest.Create("parrot_neuron", n_in)
+    rec = nest.Create(tut.model, n_rec, tut.params_rec)
+    out = nest.Create("eprop_readout", n_out, tut.params_out)
+    gen_target = nest.Create("step_rate_generator", n_out)
+    gen_window = nest.Create("step_rate_generator")
+    mm = nest.Create(
+        "multimeter",
+        {
+            "interval": 1.0,
+            "record_from": ["readout_signal", "target_signal"],
+            "start": 2.0,
+            "stop": 2.0 + task,
+        },
+    )
+    nest.SetDefaults("eprop_synapse", {"optimizer": tut.optimizer})
+    all_to_all = {"rule": "all_to_all", "allow_autapses": False}
+    static = {"synapse_model": "static_synapse", "delay": 1.0}
+    eprop = {"synapse_model": "eprop_synapse", "delay": 1.0}
+    nest.Connect(gen_in, parrots, {"rule": "one_to_one"}, static)
+    nest.Connect(parrots, rec, all_to_all, {**eprop, "weight": tut.w_in})
+    nest.Connect(rec, rec, all_to_all, {**eprop, "weight": tut.w_rec})
+    nest.Connect(rec, out, all_to_all, {**eprop, "weight": tut.w_out})
+    feedback = {
+        "synapse_model": "eprop_learning_signal_connection",
+        "delay": 1.0,
+        "weight": tut.feedback,
+    }
+    nest.Connect(out, rec, all_to_all, feedback)
+    rate = {"synapse_model": "rate_connection_delayed", "delay": 1.0}
+    nest.Connect(gen_target, out, {"rule": "one_to_one"}, {**rate, "receptor_type": 2})
+    nest.Connect(gen_window, out, all_to_all, {**rate, "receptor_type": 1})
+    nest.Connect(mm, out, "all_to_all", static)
+    if record_v:
+        mm_rec = nest.Create(
+            "multimeter", {"interval": 1.0, "record_from": ["V_m", "surrogate_gradient"]}
+        )
+        nest.Connect(mm_rec, rec, "all_to_all", static)
+    starts = np.arange(0.0, task, seq) + 1.0  # offset_gen = 1
+    times = np.arange(0.0, seq, 1.0)
+    gen_in.set(
+        [
+            {"spike_times": np.hstack([times[row] + s for s in starts]).astype(np.float32)}
+            for row in tut.input_spikes
+        ]
+    )
+    gen_target.set(
+        {
+            "amplitude_times": np.arange(0.0, task, 1.0) + 2.0,  # total_offset = 2
+            "amplitude_values": np.tile(tut.target, n_iter),
+        }
+    )
+    gen_window.set({"amplitude_times": [2.0], "amplitude_values": [1.0]})
+    if tut.final_update:
+        final = nest.Create("spike_generator", 1, {"spike_times": [task + 1.0]})
+        nest.Connect(final, parrots + rec, "all_to_all", {"weight": 1000.0})
+
+    def matrix(pre, post):
+        conns = nest.GetConnections(pre, post).get(["source", "target", "weight"])
+        w = np.zeros((len(post), len(pre)))
+        w[
+            np.array(conns["target"]) - min(post.tolist()),
+            np.array(conns["source"]) - min(pre.tolist()),
+        ] = conns["weight"]
+        return w
+
+    wall, cpu = time.perf_counter(), time.process_time()
+    nest.Simulate(task + 5.0)  # total_offset + extension_sim, as both scripts
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    events = mm.get("events")
+    order = np.argsort(np.asarray(events["times"]), kind="stable")
+    signal = np.asarray(events["readout_signal"])[order][:task]
+    target = np.asarray(events["target_signal"])[order][:task]
+    loss = 0.5 * np.sum(((signal - target) ** 2).reshape(n_iter, seq), axis=1)
+    extra = {}
+    if record_v:
+        ev = mm_rec.get("events")
+        order = np.lexsort((np.asarray(ev["senders"]), np.asarray(ev["times"])))
+        extra["v_rec"] = np.asarray(ev["V_m"])[order].reshape(-1, n_rec)
+        extra["surrogate_rec"] = np.asarray(ev["surrogate_gradient"])[order].reshape(-1, n_rec)
+    return {
+        **extra,
+        "readout_signal": signal,
+        "w_in": matrix(parrots, rec),
+        "w_rec": matrix(rec, rec),
+        "w_out": matrix(rec, out),
+        "loss": loss,
+        "seconds": wall,
+        "cpu_seconds": cpu,
+    }
+
+
+def compare_current(model: str, iterations: int | None, seed: int, setup: str) -> dict:
+    """NEST vs eprop-jax on the current-model sine-waves recipe of ``model`` (one JSON row)."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    from eprop_jax.nest.current_tutorials import current_sine_waves, run_current_tutorial
+
+    tut = current_sine_waves(model, iterations, seed, setup=setup)
+    ref = run_nest_current(tut)
+    cpu, last = [], [time.process_time()]
+
+    def on_iteration(iteration, loss):
+        now = time.process_time()
+        cpu.append(now - last[0])
+        last[0] = now
+
+    ours = run_current_tutorial(tut, callback=on_iteration)
+    result = {
+        "task": "sine_waves_current",
+        "setup": setup,
+        "model": model,
+        "optimizer": tut.optimizer["type"],
+        "optimize_each_step": tut.optimizer["optimize_each_step"],
+        "iterations": tut.iterations,
+        "seed": seed,
+    }
+    worst = 0.0
+    for name, w0 in (("w_in", tut.w_in), ("w_rec", tut.w_rec), ("w_out", tut.w_out)):
+        diff = np.abs(ours["weights"][name] - ref[name])
+        rel = float((diff / np.maximum(np.abs(ref[name]), 1e-12)).max())
+        worst = max(worst, rel)
+        result[f"max_abs_diff_{name}"] = float(diff.max())
+        result[f"max_rel_diff_{name}"] = rel
+        result[f"max_abs_change_nest_{name}"] = float(np.abs(ref[name] - w0).max())
+    result["max_rel_weight_diff"] = worst
+    result["max_abs_diff_loss"] = float(np.abs(ref["loss"] - ours["loss"]).max())
+    result["max_rel_diff_loss"] = float(np.abs(ours["loss"] / ref["loss"] - 1.0).max())
+    result["loss_nest_first_last"] = [float(ref["loss"][0]), float(ref["loss"][-1])]
+    result["loss_jax_first_last"] = [float(ours["loss"][0]), float(ours["loss"][-1])]
+    result["nest_seconds_per_iteration"] = ref["seconds"] / tut.iterations
+    result["nest_cpu_seconds_per_iteration"] = ref["cpu_seconds"] / tut.iterations
+    result["jax_seconds_per_iteration"] = ours["seconds_per_iteration"]
+    result["jax_compile_seconds"] = ours["compile_seconds"]
+    # CPU time of the iterations after the first (compiling) one, as reported by the callback
+    result["jax_cpu_seconds_per_iteration"] = float(np.median(cpu[1:] if len(cpu) > 1 else cpu))
+    result["speed_ratio_nest_over_jax"] = (
+        result["nest_seconds_per_iteration"] / result["jax_seconds_per_iteration"]
+    )
+    result["cpu_ratio_nest_over_jax"] = (
+        result["nest_cpu_seconds_per_iteration"] / result["jax_cpu_seconds_per_iteration"]
+    )
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--task",
         default="evidence_accumulation",
-        choices=("evidence_accumulation", "sine_waves", "infinite_loop", "handwriting"),
+        choices=(
+            "evidence_accumulation",
+            "sine_waves",
+            "infinite_loop",
+            "handwriting",
+            "sine_waves_current",
+        ),
+    )
+    parser.add_argument(
+        "--model",
+        default="all",
+        choices=(
+            "all",
+            "eprop_iaf",
+            "eprop_iaf_adapt",
+            "eprop_iaf_psc_delta",
+            "eprop_iaf_psc_delta_adapt",
+        ),
+        help="sine_waves_current: the recurrent neuron model (default: all four, one row each)",
+    )
+    parser.add_argument(
+        "--setup",
+        default="tutorial",
+        choices=("tutorial", "testsuite"),
+        help="sine_waves_current: NEST's tutorial or its test_eprop_regression network",
     )
     parser.add_argument("--iterations", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=None)
@@ -293,6 +490,15 @@ def main() -> None:
     args = parser.parse_args()
     etas = None if args.etas is None else [float(v) for v in args.etas.split(",")]
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if args.task == "sine_waves_current":
+        models = (
+            ["eprop_iaf", "eprop_iaf_adapt", "eprop_iaf_psc_delta", "eprop_iaf_psc_delta_adapt"]
+            if args.model == "all"
+            else [args.model]
+        )
+        rows = [compare_current(m, args.iterations, args.seed, args.setup) for m in models]
+        print(json.dumps(rows if len(rows) > 1 else rows[0], indent=1))
+        return
     result = compare(
         args.task,
         args.iterations,

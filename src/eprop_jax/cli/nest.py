@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..nest.current import CURRENT_MODELS
 from ..nest.tutorials import TUTORIALS
 from ._options import _add_run_folder_options, _integer
 
@@ -24,6 +25,13 @@ def _add_nest_parser(sub) -> None:
     )
     p.add_argument(
         "task", choices=[*TUTORIALS, "lemniscate"], help="the tutorial (lemniscate = infinite_loop)"
+    )
+    p.add_argument(
+        "--model",
+        choices=("bsshslm_2020", *CURRENT_MODELS),
+        default="bsshslm_2020",
+        help="the recurrent neuron model: bsshslm_2020 (default; the *_bsshslm_2020 tutorials) or "
+        "one of NEST 3.10's current models (continuous learning), sine_waves only",
     )
     p.add_argument(
         "--iterations",
@@ -52,32 +60,58 @@ def _nest(args) -> int:
     from .. import nest
 
     iterations = args.iterations or NEST_DEFAULT_ITERATIONS.get(args.task, 200)
-    out = args.out or Path("runs") / f"{args.task}-nest-s{args.seed}"
+    current = args.model != "bsshslm_2020"
+    if current:
+        if args.task != "sine_waves":
+            raise ValueError(
+                f"--model {args.model}: NEST 3.10's current models have a tutorial for sine_waves "
+                f"only; got task {args.task!r} (use --model bsshslm_2020)"
+            )
+        if args.batch_size not in (None, 1):
+            raise ValueError(
+                f"--batch-size {args.batch_size}: the current models learn continuously, one "
+                "sequence per iteration; accepted: 1"
+            )
+        if args.dtype != "float64":
+            raise ValueError(f"--dtype {args.dtype}: the current models run in float64 only")
+    name = f"{args.task}-{args.model}" if current else args.task
+    out = args.out or Path("runs") / f"{name}-nest-s{args.seed}"
     classification = args.task == "evidence_accumulation"
     bar = None  # created at the first iteration, so that a refusal prints only its line
 
     def on_iteration(iteration: int, loss: float) -> None:
         nonlocal bar
         if bar is None:
-            bar = tqdm(total=iterations, desc=f"{args.task} [NEST mode]", disable=args.no_progress)
+            bar = tqdm(total=iterations, desc=f"{name} [NEST mode]", disable=args.no_progress)
         bar.set_postfix(loss=f"{loss:.4g}")
         bar.n = min(iteration + 1, iterations)
         bar.refresh()
 
     try:
-        summary = nest.train_nest_tutorial(
-            args.task,
-            iterations,
-            args.batch_size,
-            args.seed,
-            out,
-            dtype=args.dtype,
-            validate_every=10 if classification else None,
-            test_iterations=4 if classification else 0,
-            callback=on_iteration,
-            resume=args.resume,
-            overwrite=args.overwrite,
-        )
+        if current:
+            summary = nest.train_current_tutorial(
+                args.model,
+                iterations,
+                args.seed,
+                out,
+                callback=on_iteration,
+                resume=args.resume,
+                overwrite=args.overwrite,
+            )
+        else:
+            summary = nest.train_nest_tutorial(
+                args.task,
+                iterations,
+                args.batch_size,
+                args.seed,
+                out,
+                dtype=args.dtype,
+                validate_every=10 if classification else None,
+                test_iterations=4 if classification else 0,
+                callback=on_iteration,
+                resume=args.resume,
+                overwrite=args.overwrite,
+            )
     finally:
         if bar is not None:
             bar.close()

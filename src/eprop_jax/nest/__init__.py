@@ -1,4 +1,9 @@
-r"""NEST-exact mode: NEST 3.10's ``*_bsshslm_2020`` e-prop models, number for number.
+r"""NEST-exact mode: NEST 3.10's e-prop models, number for number.
+
+Two families. The current models (``eprop_iaf``, ``eprop_iaf_adapt``, ``eprop_iaf_psc_delta``,
+``eprop_iaf_psc_delta_adapt`` with ``eprop_readout`` and ``eprop_synapse``; continuous learning)
+are modelled in :mod:`~eprop_jax.nest.current`, which states their equations and reproduces
+NEST 3.10.0 bit for bit; the rest of this docstring is about the ``*_bsshslm_2020`` family.
 
 NEST's e-prop tutorials (``eprop_supervised_*_bsshslm_2020.py``) are what many users start from.
 This package maps their parameter dictionaries (NEST's names and units) onto this project's
@@ -92,9 +97,14 @@ condition is ``v > A`` where NEST has ``v >= A`` (equality has probability zero 
   (:func:`nest_batch_gradients`);
 * :mod:`~eprop_jax.nest.training`: the training loop (:func:`nest_train`);
 * :mod:`~eprop_jax.nest.tutorials`: the tutorials' recipes (:func:`nest_tutorial`);
+* :mod:`~eprop_jax.nest.current`: NEST 3.10's current models (``eprop_iaf``, ``eprop_iaf_adapt``,
+  ``eprop_iaf_psc_delta``, ``eprop_iaf_psc_delta_adapt``, ``eprop_readout``, ``eprop_synapse``:
+  continuous learning, bit for bit; :func:`current_config_from_nest`, :func:`simulate_current`);
+* :mod:`~eprop_jax.nest.current_tutorials`: their sine-waves tutorial and test-suite recipes
+  (:func:`current_sine_waves`, :func:`run_current_tutorial`);
 * :mod:`~eprop_jax.nest.run`: the driver that writes a run to a folder
-  (:func:`train_nest_tutorial`), the only module here that writes files or changes JAX's global
-  configuration.
+  (:func:`train_nest_tutorial`, :func:`train_current_tutorial`), the only module here that
+  writes files.
 
 References:
     Bellec et al. 2020, Nat. Commun. 11:3625 (Eqs. 13-14, 25-28);
@@ -103,6 +113,14 @@ References:
     the e-prop tutorials in ``pynest/examples/eprop_plasticity`` (tag v3.10).
 """
 
+from .current import (
+    CURRENT_MODELS,
+    CurrentConfig,
+    CurrentRun,
+    current_config_from_nest,
+    simulate_current,
+)
+from .current_tutorials import CurrentTutorial, current_sine_waves, run_current_tutorial
 from .gradients import NestBatchResult, nest_batch_gradients, nest_targets, nest_truncation
 from .optimizer import NestOptimizer, NestOptimizerState, nest_optimizer, nest_projection
 from .params import (
@@ -116,7 +134,7 @@ from .params import (
     from_nest,
 )
 from .random import nest_normal_draws
-from .run import train_nest_tutorial
+from .run import train_current_tutorial, train_nest_tutorial
 from .training import NestRun, nest_train, nest_weights
 from .tutorials import (
     TUTORIALS,
@@ -127,12 +145,16 @@ from .tutorials import (
 )
 
 __all__ = [
+    "CURRENT_MODELS",
     "NEST_LOSSES",
     "NEST_SURROGATES",
     "READOUT_MODEL",
     "RECURRENT_MODELS",
     "SYNAPSE_MODEL",
     "TUTORIALS",
+    "CurrentConfig",
+    "CurrentRun",
+    "CurrentTutorial",
     "NestBatchResult",
     "NestConfig",
     "NestOptimizer",
@@ -140,6 +162,8 @@ __all__ = [
     "NestOptimizerState",
     "NestRun",
     "NestTutorial",
+    "current_config_from_nest",
+    "current_sine_waves",
     "from_nest",
     "nest_batch_gradients",
     "nest_handwriting_data",
@@ -151,6 +175,9 @@ __all__ = [
     "nest_truncation",
     "nest_tutorial",
     "nest_weights",
+    "run_current_tutorial",
+    "simulate_current",
+    "train_current_tutorial",
     "train_nest_tutorial",
     "tutorial_network",
 ]

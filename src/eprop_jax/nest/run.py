@@ -190,3 +190,120 @@ def _save_weights(path, weights: Weights) -> None:
     from ..rundir import save_npz
 
     save_npz(path, _weight_arrays(weights))
+
+
+def train_current_tutorial(
+    model: str,
+    iterations: int = 200,
+    seed: int = 1,
+    out_dir: str | os.PathLike | None = None,
+    *,
+    callback: Callable[[int, float], None] | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+) -> dict:
+    """Run NEST 3.10's current-model sine-waves tutorial with ``model``, as ``eprop-jax nest``.
+
+    The recipe is :func:`~eprop_jax.nest.current_tutorials.current_sine_waves` (the script's
+    seed, weights, inputs and dictionaries), simulated by
+    :func:`~eprop_jax.nest.current.simulate_current` in float64 (needs JAX's x64 mode; the
+    ``eprop-jax`` command switches it on). Learning is continuous, so an "iteration" is one
+    1000-step sequence of the run. The output folder follows :mod:`eprop_jax.rundir` (kind
+    ``"nest"``) with the files of :func:`train_nest_tutorial`; ``weights_final.npz`` holds what
+    NEST's ``GetConnections`` returns after the script's forced final update.
+
+    Args:
+        model: ``eprop_iaf``, ``eprop_iaf_adapt``, ``eprop_iaf_psc_delta`` or
+            ``eprop_iaf_psc_delta_adapt``.
+        iterations: sequences, >= 1 (the script: 200).
+        seed: the script's NumPy seed (1).
+        out_dir: output directory or ``None``.
+        callback: ``callback(iteration, loss)`` after every sequence.
+        resume: refused (NEST mode cannot resume).
+        overwrite: delete a run already in ``out_dir`` and start anew.
+
+    Returns:
+        A summary dict: ``task``, ``model``, ``iterations``, ``seed``, ``loss``, ``final_loss``,
+        ``seconds``, ``seconds_per_iteration``, ``compile_seconds``.
+
+    Raises:
+        ValueError: bad arguments, x64 off, ``resume``, or a folder that cannot be used.
+        TrainingDiverged: the loss or the final weights are NaN/inf.
+    """
+    import json
+
+    from .. import rundir
+    from ..train import TrainingDiverged, check_x64
+    from .current_tutorials import current_sine_waves, run_current_tutorial
+
+    api = "train_current_tutorial"
+    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
+        raise _err(api, f"iterations must be an integer >= 1; got {iterations!r}.")
+    if resume:
+        raise _err(
+            api,
+            "NEST mode cannot resume: it keeps no checkpoint (the synapses' traces and optimiser "
+            "states are not saved); start again with overwrite (--overwrite).",
+        )
+    check_x64(api, "float64")
+    tut = current_sine_waves(model, iterations, seed)
+    feedback = np.asarray(tut.feedback)
+    initial = {"w_in": tut.w_in, "w_rec": tut.w_rec, "w_out": tut.w_out, "feedback": feedback}
+    run = None
+    if out_dir is not None:
+        record = {
+            "task": "sine_waves",
+            "model": model,
+            "setup": tut.setup,
+            "iterations": iterations,
+            "batch_size": 1,
+            "seed": seed,
+            "dtype": "float64",
+            "params_rec": tut.params_rec,
+            "params_out": tut.params_out,
+            "optimizer": tut.optimizer,
+        }
+        record = json.loads(json.dumps(record, default=_json_default))
+        run = rundir.open_run(out_dir, "nest", record, overwrite=overwrite, api=api)
+    try:
+        if run is not None:
+            run.write_config(record)
+            run.save_npz("weights_initial.npz", {k: np.asarray(v) for k, v in initial.items()})
+            run.start_metrics([])
+
+        def on_iteration(iteration: int, loss: float) -> None:
+            if run is not None:
+                run.append_metrics([{"iteration": iteration + 1, "phase": "train", "loss": loss}])
+            if callback is not None:
+                callback(iteration, loss)
+
+        result = run_current_tutorial(tut, callback=on_iteration)
+        losses = np.asarray(result["loss"])
+        final = {**result["weights"], "feedback": feedback}
+        if not np.all(np.isfinite(losses)) or rundir.non_finite(final):
+            bad = np.flatnonzero(~np.isfinite(losses))
+            at = f" at iteration {int(bad[0]) + 1}" if bad.size else ""
+            raise TrainingDiverged(
+                f"`{api}`: the loss or the weights became NaN/inf{at}; "
+                "weights_final.npz was not written."
+            )
+        summary = {
+            "task": "sine_waves",
+            "model": model,
+            "iterations": iterations,
+            "batch_size": 1,
+            "seed": seed,
+            "phases": ["train"] * iterations,
+            "loss": losses.tolist(),
+            "final_loss": float(losses[-1]),
+            "seconds": result["seconds"],
+            "seconds_per_iteration": result["seconds_per_iteration"],
+            "compile_seconds": result["compile_seconds"],
+        }
+        if run is not None:
+            run.save_npz("weights_final.npz", final)
+            run.write_json("summary.json", summary)
+        return summary
+    finally:
+        if run is not None:
+            run.close()

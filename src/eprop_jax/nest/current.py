@@ -1,0 +1,824 @@
+r"""NEST 3.10's current e-prop models, step for step: ``eprop_iaf[_psc_delta][_adapt]``,
+``eprop_readout`` and ``eprop_synapse`` (continuous learning, Korcsak-Gorzo et al. 2025).
+
+NEST computes these models event by event: each synapse integrates its traces and calls its
+optimiser only when its presynaptic neuron spikes, over the target's history since the previous
+spike. This module runs the same arithmetic densely, one ``lax.scan`` step per NEST time step
+:math:`t`, with the gradient bookkeeping of history entry :math:`t - 2` done in step :math:`t`
+(exactly what a synapse transmitting a spike at step :math:`t` has done in NEST), so every
+floating-point operation, and its order, is NEST's.
+
+**Recurrent neurons** (voltages relative to :math:`E_L`, as NEST stores them; :math:`\alpha = e^{-dt/\tau_m}`,
+:math:`\rho = e^{-dt/\tau_a}`, refractory counter :math:`r`, :math:`R = t_{ref}/dt`):
+
+- ``eprop_iaf[_adapt]``: :math:`r \leftarrow \max(r - 1, 0)`,
+  :math:`v_t = S_t + \alpha v_{t-1}` (spikes add the weight, no :math:`1-\alpha`),
+  adaptive: :math:`a_t = \rho a_{t-1} + z_{t-1}`, :math:`A_t = v_{th} + \beta a_t` (else
+  :math:`A_t = v_{th}`); :math:`\psi_t = h f((v_t - A_t)/w)` (0 while :math:`r > 0`); spike
+  :math:`z_t = [v_t \ge A_t][r = 0]`, then :math:`v_t \mathrel{-}= v_{th} z_t`, :math:`r = R`.
+- ``eprop_iaf_psc_delta[_adapt]`` (``iaf_psc_delta``): if :math:`r = 0`: :math:`v_t = \alpha
+  v_{t-1} + S_t` (adaptive: :math:`a_t = \rho a_{t-1} + z_{t-1}`, :math:`A_t = v_{th} + \beta
+  a_t`), else :math:`r \leftarrow r - 1` (input during refractoriness is lost, and so is the
+  adaptation increment of a spike followed by a refractory step); :math:`\psi_t` as above with
+  the new :math:`r`; spike :math:`z_t = [v_t \ge A_t]`, then :math:`v_t = V_{reset}`, :math:`r = R`.
+- online rate regularisation: :math:`\bar f_t = \kappa_{reg} \bar f_{t-1} + (1 - \kappa_{reg})
+  z_t / dt`, :math:`\mathrm{reg}_t = c_{reg} (\bar f_t - f^* dt)` (:math:`f^*` in spikes/ms).
+
+:math:`S_t` holds the spikes emitted at step :math:`t - 1` (all delays are one step):
+:math:`S_t = W^{in} x_{t-1} + W^{rec} z_{t-1}`.
+
+**Readout** ``eprop_readout``: :math:`y_t = \kappa_{out} y_{t-1} + W^{out} z_{t-1}` (plus
+:math:`E_L` in the readout signal), error
+:math:`\mathrm{err}_t = (y_t - y^*_t) \omega_t` with the target :math:`y^*_t` and the learning
+window :math:`\omega_t \in \{0, 1\}` that the readout holds at step :math:`t`. Learning signal of
+recurrent entry :math:`t`: :math:`L_{j,t} = \sum_o B_{jo} \mathrm{err}_{o,t+1}` (the readout sees
+step :math:`t`'s spikes one step later).
+
+**Synapse** ``eprop_synapse`` :math:`i \to j`, for each history entry :math:`t` inside the ISI
+cutoff window of the presynaptic neuron's latest spike :math:`e \le t` (:math:`0 \le t - e <
+c`, :math:`c` = the target's ``eprop_isi_trace_cutoff``; entries before the first spike and past
+the cutoff are skipped):
+
+.. math::
+
+    \bar z_t &= \alpha_j \bar z_{t-1} + s_{t-1}, \qquad
+    e_t = \psi_{j,t} (\bar z_t - \beta_j \epsilon_{t-1}), \qquad
+    \epsilon_t = \rho_j \epsilon_{t-1} + e_t \\
+    \bar e_t &= \kappa \bar e_{t-1} + e_t, \qquad
+    \bar e^{reg}_t = \kappa_{reg} \bar e^{reg}_{t-1} + (1 - \kappa_{reg}) e_t, \qquad
+    g_t = L_{j,t} \bar e_t + \mathrm{reg}_{j,t} \bar e^{reg}_t
+
+(non-adaptive: :math:`\beta = 0`, no :math:`\epsilon`; readout synapses :math:`j \to o`:
+:math:`\bar z_t = \kappa_{out} \bar z_{t-1} + z_{j,t-1}`, :math:`g_t = \mathrm{err}_{o,t} \bar
+z_t`). After a gap of :math:`n` skipped entries the traces are decayed at once,
+:math:`\bar z \mathrel{*}= \alpha^n`, :math:`\bar e \mathrel{*}= \kappa^n`, :math:`\bar e^{reg}
+\mathrel{*}= \kappa_{reg}^n`, :math:`\epsilon \mathrel{*}= \rho^n` (``std::pow``: tabulated here
+with :func:`math.pow`, bit for bit).
+
+**Optimiser** (NEST's ``WeightOptimizer``, one per synapse): ``optimize_each_step=True`` calls it
+for every integrated entry :math:`t` with index :math:`t + 1` and gradient :math:`g_t`;
+``False`` calls it once per presynaptic spike at step :math:`t_s` with index :math:`t_s` and the
+sum of the :math:`g_t` since the previous spike. A call adds the gradient to the synapse's sum
+:math:`G`; if its step counter :math:`k` is below :math:`K = 1 + \mathrm{index} \div B`, then
+:math:`G \leftarrow G / B` and gradient descent :math:`W \mathrel{-}= \eta G` or Adam, stepped from
+:math:`k` to :math:`K - 1` (the first step gets :math:`G`, catch-up steps after a gap get 0; the
+bias-correction counter runs from the start of the simulation), then the clip to
+:math:`[W_{min}, W_{max}]` and :math:`k \leftarrow K`. Adam's step:
+:math:`\alpha_k = \eta \sqrt{1 - \beta_2^k} / (1 - \beta_1^k)`,
+:math:`m \leftarrow \beta_1 m + (1-\beta_1) G`, :math:`v \leftarrow \beta_2 v + (1-\beta_2) G^2`,
+:math:`W \mathrel{-}= \alpha_k m / (\sqrt{v} + \epsilon)`.
+
+**Lazy weights.** A spike emitted at step :math:`t - 1` is transmitted with the weight after
+the entries up to :math:`t - 2` (per-step optimisation) or after the per-spike call; NEST's
+``GetConnections`` shows each synapse's weight as of its latest event (``weights_seen`` here).
+Flush events (a recurrent neuron silent for ``flush_event_send_interval`` since its latest spike
+or flush) split a synapse's work into more calls without changing its arithmetic; they only
+update what ``GetConnections`` shows (per-step optimisation), which is modelled.
+
+**Floating point.** The step performs NEST's operations in NEST's order: each product is
+rounded before it is added (:func:`_rounded`; XLA's CPU backend would fuse it into an FMA), the
+surrogate and the batch mean divide (XLA turns a division by a constant into a multiplication by
+its reciprocal), and the spikes arriving at a neuron are added one by one in NEST's delivery
+order (static input first, then the e-prop synapses by presynaptic id: inputs, then recurrent
+neurons). The result equals NEST 3.10.0 bit for bit (losses, weights, ``V_m``, surrogate
+gradients) for the piecewise-linear and arctan surrogates; the exponential and fast-sigmoid
+ones use XLA's ``exp`` and ``1/x^2`` where NEST calls glibc's ``exp`` and ``pow`` and can differ
+in the last bit.
+
+Deliberate limits (refused when set): one-step delays only (NEST's ``eprop_synapse`` allows
+no other), no current input (``I_e``, ``CurrentEvent``), no finite ``V_min``,
+``with_refr_input = False``, a cutoff of at least 2 steps, one learning rate for the whole run
+(``eta`` changed between phases is not modelled), per-spike optimisation only with gradient
+descent and ``batch_size`` 1.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+CURRENT_MODELS = (
+    "eprop_iaf",
+    "eprop_iaf_adapt",
+    "eprop_iaf_psc_delta",
+    "eprop_iaf_psc_delta_adapt",
+)
+SURROGATES = ("piecewise_linear", "exponential", "fast_sigmoid_derivative", "arctan_derivative")
+
+
+class CurrentNeuronConfig(NamedTuple):
+    """A recurrent population of one of :data:`CURRENT_MODELS` (NEST's units: ms, mV, Hz)."""
+
+    model: str
+    alpha: float  # exp(-dt / tau_m), std::exp
+    v_th: float  # relative to E_L, as NEST stores it
+    v_reset: float  # psc_delta variants only, relative to E_L
+    refractory_steps: int
+    adapt_beta: float  # 0 for the non-adaptive models
+    rho: float  # exp(-dt / adapt_tau)
+    adaptation: float  # initial a
+    v_m: float  # initial v, relative to E_L
+    kappa: float
+    kappa_reg: float
+    c_reg: float
+    f_target: float  # spikes per step (NEST: f_target / 1000 * dt)
+    surrogate: str
+    height: float
+    width: float
+    cutoff: int  # eprop_isi_trace_cutoff in steps
+    flush_interval: int  # flush_event_send_interval in steps
+
+
+class CurrentReadoutConfig(NamedTuple):
+    """``eprop_readout`` (mean squared error)."""
+
+    kappa: float  # exp(-dt / tau_m)
+    v_m: float  # initial v, relative to E_L
+    e_l: float  # the readout signal is v + E_L
+    cutoff: int
+
+
+class CurrentOptimizerConfig(NamedTuple):
+    """``eprop_synapse``'s ``optimizer`` dictionary."""
+
+    kind: str  # "gradient_descent" | "adam"
+    batch_size: int
+    eta: float
+    beta_1: float
+    beta_2: float
+    epsilon: float
+    w_min: float
+    w_max: float
+    optimize_each_step: bool
+
+
+class CurrentConfig(NamedTuple):
+    """Everything :func:`simulate_current` needs besides weights and inputs."""
+
+    neuron: CurrentNeuronConfig
+    readout: CurrentReadoutConfig
+    optimizer: CurrentOptimizerConfig
+
+
+def _err(api: str, msg: str) -> ValueError:
+    return ValueError(f"{api}: {msg}")
+
+
+_NEURON_DEFAULTS = {
+    "C_m": 250.0,
+    "E_L": -70.0,
+    "I_e": 0.0,
+    "V_m": -70.0,
+    "V_th": -55.0,
+    "V_min": -math.inf,
+    "tau_m": 10.0,
+    "t_ref": 2.0,
+    "c_reg": 0.0,
+    "f_target": 10.0,
+    "kappa": 0.97,
+    "kappa_reg": 0.97,
+    "eprop_isi_trace_cutoff": 1000.0,  # NEST: max; any cutoff beyond the run is the same
+    "surrogate_gradient_function": "piecewise_linear",
+    "surrogate_gradient_height": 0.3,
+    "surrogate_gradient_width": 1.0,
+    "flush_event_send_interval": math.inf,
+}
+_ADAPT_DEFAULTS = {"adapt_beta": 1.0, "adapt_tau": 10.0, "adaptation": 0.0}
+_PSC_DELTA_DEFAULTS = {"V_reset": -70.0, "with_refr_input": False}
+_READOUT_DEFAULTS = {
+    "C_m": 250.0,
+    "E_L": 0.0,
+    "I_e": 0.0,
+    "V_m": 0.0,
+    "V_min": -math.inf,
+    "tau_m": 10.0,
+    "eprop_isi_trace_cutoff": 1000.0,
+}
+_OPTIMIZER_DEFAULTS = {
+    "type": "gradient_descent",
+    "batch_size": 1,
+    "eta": 1e-4,
+    "beta_1": 0.9,
+    "beta_2": 0.999,
+    "epsilon": 1e-7,
+    "Wmin": -100.0,
+    "Wmax": 100.0,
+    "optimize_each_step": True,
+}
+
+
+def _merged(api: str, where: str, defaults: Mapping, given: Mapping) -> dict:
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        raise _err(
+            api,
+            f"{where}: parameter {unknown[0]!r} is not modelled; accepted: "
+            + ", ".join(sorted(defaults)),
+        )
+    return {**defaults, **given}
+
+
+def _steps(api: str, name: str, ms: float, dt: float, minimum: int = 0) -> int:
+    steps = round(float(ms) / dt) if math.isfinite(float(ms)) else 2**30
+    if steps < minimum:
+        raise _err(api, f"{name}={ms} ms is {steps} steps; at least {minimum} steps required")
+    return int(steps)
+
+
+def current_config_from_nest(
+    model: str,
+    params_rec: Mapping[str, Any],
+    params_out: Mapping[str, Any],
+    optimizer: Mapping[str, Any],
+    *,
+    resolution: float = 1.0,
+    delay: float | None = None,
+) -> CurrentConfig:
+    """NEST 3.10's dictionaries (names and units, NEST's defaults) -> :class:`CurrentConfig`.
+
+    Args:
+        model: one of :data:`CURRENT_MODELS`.
+        params_rec: the recurrent neurons' parameters (``nest.Create(model, n, params_rec)``).
+        params_out: the ``eprop_readout`` parameters.
+        optimizer: ``eprop_synapse``'s ``optimizer`` dictionary.
+        resolution: NEST's ``resolution`` in ms.
+        delay: the e-prop synapses' delay in ms (default: one step); NEST allows only one step.
+
+    Returns:
+        The :class:`CurrentConfig`; a setting this mode does not model raises ``ValueError``
+        naming it.
+    """
+    api = "current_config_from_nest"
+    if model not in CURRENT_MODELS:
+        raise _err(api, f"model={model!r} is not one of {', '.join(CURRENT_MODELS)}")
+    dt = float(resolution)
+    if not dt > 0:
+        raise _err(api, f"resolution={resolution} must be > 0 ms")
+    if delay is not None and round(float(delay) / dt) != 1:
+        raise _err(
+            api, f"delay={delay} ms is not modelled; eprop_synapse requires one step ({dt} ms)"
+        )
+    defaults = dict(_NEURON_DEFAULTS)
+    if model.endswith("_adapt"):
+        defaults.update(_ADAPT_DEFAULTS)
+    if "psc_delta" in model:
+        defaults.update(_PSC_DELTA_DEFAULTS)
+    p = _merged(api, f"{model} parameters", defaults, params_rec)
+    q = _merged(api, "eprop_readout parameters", _READOUT_DEFAULTS, params_out)
+    o = _merged(api, "optimizer", _OPTIMIZER_DEFAULTS, optimizer)
+    for where, d in ((model, p), ("eprop_readout", q)):
+        if float(d["I_e"]) != 0.0:
+            raise _err(api, f"{where} I_e={d['I_e']} is not modelled; accepted: 0")
+        if float(d["V_min"]) > -sys.float_info.max:  # NEST's default: -DBL_MAX
+            raise _err(api, f"{where} V_min={d['V_min']} is not modelled; accepted: -inf")
+        if not float(d["tau_m"]) > 0:
+            raise _err(api, f"{where} tau_m={d['tau_m']} must be > 0 ms")
+    if p.get("with_refr_input", False):
+        raise _err(api, "with_refr_input=True is not modelled; accepted: False")
+    if p["surrogate_gradient_function"] not in SURROGATES:
+        raise _err(
+            api,
+            f"surrogate_gradient_function={p['surrogate_gradient_function']!r}; accepted: "
+            + ", ".join(SURROGATES),
+        )
+    for name in ("surrogate_gradient_height", "surrogate_gradient_width"):
+        if not float(p[name]) > 0:
+            raise _err(api, f"{name}={p[name]} must be > 0")
+    for name in ("kappa", "kappa_reg"):
+        if not 0.0 <= float(p[name]) <= 1.0:
+            raise _err(api, f"{name}={p[name]} must be in [0, 1]")
+    adaptive = model.endswith("_adapt")
+    if adaptive and not float(p["adapt_tau"]) > 0:
+        raise _err(api, f"adapt_tau={p['adapt_tau']} must be > 0 ms")
+    kind = o["type"]
+    if kind not in ("gradient_descent", "adam"):
+        raise _err(api, f"optimizer type={kind!r}; accepted: gradient_descent, adam")
+    batch = int(o["batch_size"])
+    if batch < 1:
+        raise _err(api, f"optimizer batch_size={o['batch_size']} must be >= 1")
+    if not o["optimize_each_step"] and (kind != "gradient_descent" or batch != 1):
+        raise _err(
+            api,
+            f"optimize_each_step=False with type={kind!r}, batch_size={batch} is not modelled; "
+            "accepted: gradient_descent with batch_size 1 (or optimize_each_step=True)",
+        )
+    if float(o["eta"]) < 0 or float(o["Wmin"]) > float(o["Wmax"]):
+        raise _err(api, f"optimizer eta={o['eta']} must be >= 0 and Wmin <= Wmax")
+    neuron = CurrentNeuronConfig(
+        model=model,
+        alpha=math.exp(-dt / float(p["tau_m"])),
+        v_th=float(p["V_th"]) - float(p["E_L"]),
+        v_reset=float(p.get("V_reset", 0.0)) - float(p["E_L"]),
+        refractory_steps=_steps(api, "t_ref", p["t_ref"], dt),
+        adapt_beta=float(p["adapt_beta"]) if adaptive else 0.0,
+        rho=math.exp(-dt / float(p["adapt_tau"])) if adaptive else 0.0,
+        adaptation=float(p["adaptation"]) if adaptive else 0.0,
+        v_m=float(p["V_m"]) - float(p["E_L"]),
+        kappa=float(p["kappa"]),
+        kappa_reg=float(p["kappa_reg"]),
+        c_reg=float(p["c_reg"]),
+        f_target=float(p["f_target"]) / 1000.0 * dt,  # NEST stores spikes/ms
+        surrogate=p["surrogate_gradient_function"],
+        height=float(p["surrogate_gradient_height"]),
+        width=float(p["surrogate_gradient_width"]),
+        cutoff=_steps(api, "eprop_isi_trace_cutoff", p["eprop_isi_trace_cutoff"], dt, 2),
+        flush_interval=_steps(
+            api, "flush_event_send_interval", p["flush_event_send_interval"], dt, 1
+        ),
+    )
+    readout = CurrentReadoutConfig(
+        kappa=math.exp(-dt / float(q["tau_m"])),
+        v_m=float(q["V_m"]) - float(q["E_L"]),
+        e_l=float(q["E_L"]),
+        cutoff=_steps(api, "readout eprop_isi_trace_cutoff", q["eprop_isi_trace_cutoff"], dt, 2),
+    )
+    opt = CurrentOptimizerConfig(
+        kind=kind,
+        batch_size=batch,
+        eta=float(o["eta"]),
+        beta_1=float(o["beta_1"]),
+        beta_2=float(o["beta_2"]),
+        epsilon=float(o["epsilon"]),
+        w_min=float(o["Wmin"]),
+        w_max=float(o["Wmax"]),
+        optimize_each_step=bool(o["optimize_each_step"]),
+    )
+    return CurrentConfig(neuron, readout, opt)
+
+
+def surrogate_gradient(neuron: CurrentNeuronConfig, v, threshold, refractory, zero=None):
+    r"""NEST 3.10's pseudo-derivative :math:`\psi` (0 while refractory), ``u = v - threshold``.
+
+    piecewise_linear :math:`h \max(0, 1 - |u|/w)`; exponential :math:`h e^{-|u|/w}`;
+    fast_sigmoid_derivative :math:`h (1 + |u|/w)^{-2}`; arctan_derivative
+    :math:`h / (1 + (u/w)^2)`. ``zero``: int64 zeros shaped like ``v`` that the compiler
+    cannot see through (see :func:`_rounded`), so that :math:`|u|/w` is a true division (XLA turns a division by a
+    constant into a multiplication by its reciprocal, which rounds differently) and no product
+    is fused into an FMA.
+    """
+    h, w = neuron.height, neuron.width
+    if zero is None:
+
+        def rn(p):
+            return p
+
+    else:
+
+        def rn(p):
+            return _rounded(p, zero)
+
+        # an opaque array, not a broadcast scalar: XLA would divide by multiplying with 1/w
+        w = rn(jnp.full(jnp.shape(v), w, jnp.result_type(v)))
+    u = v - threshold
+    if neuron.surrogate == "piecewise_linear":
+        psi = h * jnp.maximum(0.0, 1.0 - rn(jnp.abs(u) / w))
+    elif neuron.surrogate == "exponential":
+        psi = h * jnp.exp(-jnp.abs(u) / w)
+    elif neuron.surrogate == "fast_sigmoid_derivative":
+        x = 1.0 + rn(jnp.abs(u) / w)
+        psi = h * (1.0 / rn(x * x))  # NEST: std::pow(x, -2.0)
+    else:
+        x = u / w
+        psi = h / (1.0 + rn(x * x))
+    return jnp.where(refractory > 0, 0.0, psi)
+
+
+def _ordered_sum(w, spikes, start):
+    r"""``start + w[:, 0] s_0 + w[:, 1] s_1 + ...``, added in this order (NEST's ring buffer).
+
+    With spikes in {0, 1} the result is the float64 sum NEST forms when it delivers the spikes
+    one by one (a matrix product would add them in another order).
+    """
+    n_pre = w.shape[1]
+    # adding a non-spiking column adds +-0 and changes nothing: visit the spiking ones only
+    (order,) = jnp.nonzero(spikes > 0, size=n_pre, fill_value=0)
+    count = jnp.sum(spikes > 0)
+
+    def body(carry):
+        i, acc = carry
+        return i + 1, acc + w[:, order[i]]
+
+    return jax.lax.while_loop(lambda c: c[0] < count, body, (jnp.zeros((), count.dtype), start))[1]
+
+
+def _rounded(p, zero):
+    """``p``, rounded to float64 on its own: no fused multiply-add with what follows.
+
+    XLA's CPU backend always allows LLVM to fuse ``a * b + c`` into one FMA (rounded once);
+    NEST's C++ rounds the product first. Passing the product through the integer domain with a
+    zero the compiler cannot see keeps the two roundings, so the sums are NEST's bit for bit.
+    """
+    bits = jax.lax.bitcast_convert_type(p, jnp.int64) | zero
+    return jax.lax.bitcast_convert_type(bits, p.dtype)
+
+
+class _Synapses(NamedTuple):
+    """One projection's per-synapse state, shape (n_post, n_pre) each."""
+
+    w: jax.Array
+    w_seen: jax.Array  # weight as of the latest transmitted spike (GetConnections)
+    z_bar: jax.Array
+    e_bar: jax.Array
+    e_bar_reg: jax.Array
+    epsilon: jax.Array
+    grad_sum: jax.Array  # the optimiser's sum (G)
+    spike_grad: jax.Array  # per-spike mode: sum since the previous spike
+    opt_step: jax.Array  # int, the optimiser's step counter k
+    m: jax.Array
+    v: jax.Array
+    n_adam: jax.Array  # int, Adam steps taken (NEST's running beta powers)
+
+
+def _synapses(w, dtype) -> _Synapses:
+    w = jnp.asarray(w, dtype)
+    z = jnp.zeros_like(w)
+    return _Synapses(
+        w, w, z, z, z, z, z, z, jnp.ones(w.shape, jnp.int32), z, z, jnp.zeros(w.shape, jnp.int32)
+    )
+
+
+def _optimize(
+    opt: CurrentOptimizerConfig, tables, syn: _Synapses, call, index, grad, rn=lambda p: p
+):
+    """NEST's ``optimized_weight`` for the synapses where ``call``; ``index`` scalar int."""
+    b1_powers, b2_powers = tables
+    grad_sum = jnp.where(call, syn.grad_sum + grad, syn.grad_sum)
+    target = 1 + index // opt.batch_size
+    due = call & (syn.opt_step < target)
+    if opt.batch_size > 1:
+        # a divisor XLA cannot see as a constant (it would multiply by 1/B, rounding otherwise)
+        divisor = jnp.where(syn.opt_step < 0, 1.0, float(opt.batch_size))
+        g = jnp.where(due, grad_sum / divisor, grad_sum)
+    else:
+        g = grad_sum
+    if opt.kind == "gradient_descent":
+        w = jnp.where(due, syn.w - rn(opt.eta * g), syn.w)
+        m, v, n_adam = syn.m, syn.v, syn.n_adam
+    else:
+        n_steps = jnp.where(due, target - syn.opt_step, 0)
+
+        def body(carry):
+            k, w, m, v, g = carry
+            on = k < n_steps
+            step = syn.n_adam + k + 1  # this Adam step's number (1-based)
+            b1p = b1_powers[step]
+            b2p = b2_powers[step]
+            a = opt.eta * jnp.sqrt(1.0 - b2p) / (1.0 - b1p)
+            m_new = rn(opt.beta_1 * m) + rn((1.0 - opt.beta_1) * g)
+            v_new = rn(opt.beta_2 * v) + rn(rn((1.0 - opt.beta_2) * g) * g)
+            w_new = w - a * m_new / (jnp.sqrt(v_new) + opt.epsilon)
+            return (
+                k + 1,
+                jnp.where(on, w_new, w),
+                jnp.where(on, m_new, m),
+                jnp.where(on, v_new, v),
+                jnp.where(on, 0.0, g),  # catch-up steps after the first get no gradient
+            )
+
+        _, w, m, v, _ = jax.lax.while_loop(
+            lambda c: c[0] < jnp.max(n_steps),
+            body,
+            (jnp.zeros((), jnp.int32), syn.w, syn.m, syn.v, g),
+        )
+        n_adam = syn.n_adam + n_steps
+    w = jnp.where(due, jnp.maximum(opt.w_min, jnp.minimum(w, opt.w_max)), syn.w)
+    return syn._replace(
+        w=w,
+        grad_sum=jnp.where(due, 0.0, grad_sum),
+        opt_step=jnp.where(due, target, syn.opt_step),
+        m=m,
+        v=v,
+        n_adam=n_adam,
+    )
+
+
+class CurrentRun(NamedTuple):
+    """What :func:`simulate_current` returns (time-major arrays over the run's steps)."""
+
+    readout: jax.Array  # (T, n_out), y_t * window_t (NEST's recorded readout_signal)
+    target: jax.Array  # (T, n_out), y*_t * window_t (recorded target_signal)
+    v_out: jax.Array  # (T, n_out), the readout signal v_t + E_L without the window
+    v_rec: jax.Array | None  # (T, n_rec), after the spike reset (if record_neurons)
+    surrogate: jax.Array | None  # (T, n_rec) (if record_neurons)
+    spikes: jax.Array | None  # (T, n_rec) (if record_neurons)
+    weights: dict  # final live weights {"in", "rec", "out"}
+    weights_seen: dict  # as of each synapse's latest transmitted spike (NEST's GetConnections)
+    seconds: list  # wall seconds of each chunk (the first includes compilation)
+
+
+def simulate_current(
+    config: CurrentConfig,
+    weights: Mapping[str, Any],
+    feedback,
+    x_emit,
+    targets,
+    window,
+    extra_input=None,
+    connected: Mapping[str, Any] | None = None,
+    *,
+    record_neurons: bool = True,
+    chunk_steps: int | None = None,
+    callback=None,
+) -> CurrentRun:
+    """Run NEST's current e-prop network for ``T`` steps (module docstring), float64.
+
+    Step :math:`t` is NEST's update step ``t`` (the state at time :math:`(t+1) dt`).
+
+    Args:
+        config: the :class:`CurrentConfig`.
+        weights: ``{"in": (n_rec, n_in), "rec": (n_rec, n_rec), "out": (n_out, n_rec)}``.
+        feedback: :math:`B`, ``(n_rec, n_out)`` (``eprop_learning_signal_connection`` weights).
+        x_emit: ``(T, n_in)`` input spikes emitted at step :math:`t` (the parrot neurons'
+            spikes; NEST stamps them :math:`t + 1`).
+        targets: ``(T, n_out)`` :math:`y^*_t`, the target the readout holds at step :math:`t`.
+        window: ``(T,)`` :math:`\\omega_t`, the learning window at step :math:`t`.
+        extra_input: optional ``(T, n_rec)`` static input arriving at step :math:`t` (e.g. the
+            tutorials' forced final update, weight 1000).
+        connected: optional boolean masks like ``weights``: which synapses exist (default: all,
+            except autapses, ``allow_autapses=False``). Absent synapses keep their weight (0).
+        record_neurons: also return the recurrent neurons' ``v``, ``psi`` and spikes.
+        chunk_steps: run the scan in chunks of this many steps (one compiled function; the
+            state carries over exactly), e.g. one sequence, for progress reports.
+        callback: ``callback(steps_done, seconds, outputs)`` after each chunk, ``outputs`` =
+            the chunk's ``(readout, target, v_out)`` (as in :class:`CurrentRun`).
+
+    Returns:
+        A :class:`CurrentRun`.
+    """
+    neuron, ro, opt = config
+    dtype = jnp.float64
+    x_emit = jnp.asarray(x_emit, dtype)
+    n_steps, n_in = x_emit.shape
+    w_in = jnp.asarray(weights["in"], dtype)
+    n_rec = w_in.shape[0]
+    w_out = jnp.asarray(weights["out"], dtype)
+    n_out = w_out.shape[0]
+    b = jnp.asarray(feedback, dtype).reshape(n_rec, n_out)
+    targets = jnp.asarray(targets, dtype).reshape(n_steps, n_out)
+    window = jnp.asarray(window, dtype).reshape(n_steps)
+    extra = (
+        jnp.zeros((n_steps, n_rec), dtype)
+        if extra_input is None
+        else jnp.asarray(extra_input, dtype).reshape(n_steps, n_rec)
+    )
+    adaptive = neuron.model.endswith("_adapt")
+    psc_delta = "psc_delta" in neuron.model
+    each_step = opt.optimize_each_step
+
+    # std::pow(x, n) and the Adam powers, tabulated in float64 exactly as NEST computes them
+    n_tab = n_steps + 8
+    powers = {
+        name: jnp.asarray([math.pow(x, k) for k in range(n_tab)], dtype)
+        for name, x in (
+            ("alpha", neuron.alpha),
+            ("kappa", neuron.kappa),
+            ("kappa_reg", neuron.kappa_reg),
+            ("rho", neuron.rho),
+            ("kappa_out", ro.kappa),
+        )
+    }
+    b1 = np.ones(n_tab)
+    b2 = np.ones(n_tab)
+    for k in range(1, n_tab):
+        b1[k] = b1[k - 1] * opt.beta_1
+        b2[k] = b2[k - 1] * opt.beta_2
+    tables = (jnp.asarray(b1, dtype), jnp.asarray(b2, dtype))
+
+    masks = {
+        "in": np.ones(w_in.shape, bool),
+        "rec": ~np.eye(n_rec, dtype=bool),
+        "out": np.ones(w_out.shape, bool),
+    }
+    masks.update({k: np.asarray(v, bool) for k, v in (connected or {}).items()})
+    masks = {k: jnp.asarray(v) for k, v in masks.items()}
+    syn0 = {
+        "in": _synapses(w_in, dtype),
+        "rec": _synapses(weights["rec"], dtype),
+        "out": _synapses(w_out, dtype),
+    }
+    zeros_rec = jnp.zeros(n_rec, dtype)
+    carry0 = {
+        "syn": syn0,
+        "v": jnp.full(n_rec, neuron.v_m, dtype),
+        "r": jnp.zeros(n_rec, jnp.int32),
+        "a": jnp.full(n_rec, neuron.adaptation, dtype),
+        "f_av": zeros_rec,
+        "z1": zeros_rec,  # spikes emitted at t-1
+        "z2": zeros_rec,
+        "z3": zeros_rec,
+        "psi1": zeros_rec,  # psi_{t-1}
+        "psi2": zeros_rec,
+        "reg1": zeros_rec,
+        "reg2": zeros_rec,
+        "err1": jnp.zeros(n_out, dtype),  # err_{t-1}
+        "err2": jnp.zeros(n_out, dtype),
+        "v_out": jnp.full(n_out, ro.v_m, dtype),
+        # steps from each presynaptic neuron's latest spike to the entry processed (-1: none)
+        "d_in": jnp.full(n_in, -1, jnp.int32),
+        "d_rec": jnp.full(n_rec, -1, jnp.int32),
+        "flush1": zeros_rec,  # flush events sent at t-1
+        "last_event": jnp.zeros(n_rec, jnp.int32),  # step of the latest spike or flush event
+        "zeros": jnp.zeros(n_rec, jnp.int64),
+    }
+    pad = jnp.zeros((3, n_in), dtype)
+    x_pad = jnp.concatenate([pad, x_emit], axis=0)
+    xs = {
+        "t": jnp.arange(n_steps, dtype=jnp.int32),
+        "x1": x_pad[2:-1],  # emitted at t-1
+        "x2": x_pad[1:-2],  # emitted at t-2
+        "x3": x_pad[:-3],  # emitted at t-3
+        "target": targets,
+        "window": window,
+        "extra": extra,
+        # a zero the compiler cannot see (see _rounded)
+        "zero": jnp.zeros(n_steps, jnp.int64),
+    }
+
+    def presyn(d, emitted, cutoff):
+        """Advance the spike clock to entry t-2; return (d, active, decay steps, first)."""
+        d_new = jnp.where(emitted > 0, 0, jnp.where(d >= 0, d + 1, -1))
+        active = (d_new >= 0) & (d_new < cutoff)
+        # entries skipped since the cutoff, applied when a new spike's window starts
+        gap = jnp.where((d_new == 0) & (d >= cutoff), d + 1 - cutoff, 0)
+        return d_new, active, gap
+
+    def integrate(syn, active, gap, z_arr, post, call_index, mask, rn):
+        """One history entry for every synapse of a projection (module docstring)."""
+        kind, psi, learn, reg = post
+        act = active[None, :] & mask
+        has_gap = (gap > 0)[None, :]
+        gap = gap[None, :]
+        if kind == "out":
+            z_bar = jnp.where(has_gap, syn.z_bar * powers["kappa_out"][gap], syn.z_bar)
+            z_bar = rn(ro.kappa * z_bar) + z_arr[None, :]
+            grad = rn(learn[:, None] * z_bar)
+            new = syn._replace(z_bar=jnp.where(act, z_bar, syn.z_bar))
+        else:
+            z_bar = jnp.where(has_gap, syn.z_bar * powers["alpha"][gap], syn.z_bar)
+            e_bar = jnp.where(has_gap, syn.e_bar * powers["kappa"][gap], syn.e_bar)
+            e_bar_reg = jnp.where(has_gap, syn.e_bar_reg * powers["kappa_reg"][gap], syn.e_bar_reg)
+            z_bar = rn(neuron.alpha * z_bar) + z_arr[None, :]
+            if adaptive:
+                eps = jnp.where(has_gap, syn.epsilon * powers["rho"][gap], syn.epsilon)
+                e = rn(psi[:, None] * (z_bar - rn(neuron.adapt_beta * eps)))
+                eps = rn(neuron.rho * eps) + e
+            else:
+                eps = syn.epsilon
+                e = rn(psi[:, None] * z_bar)
+            e_bar = rn(neuron.kappa * e_bar) + e
+            e_bar_reg = rn(neuron.kappa_reg * e_bar_reg) + rn((1.0 - neuron.kappa_reg) * e)
+            grad = rn(learn[:, None] * e_bar) + rn(reg[:, None] * e_bar_reg)
+            new = syn._replace(
+                z_bar=jnp.where(act, z_bar, syn.z_bar),
+                e_bar=jnp.where(act, e_bar, syn.e_bar),
+                e_bar_reg=jnp.where(act, e_bar_reg, syn.e_bar_reg),
+                epsilon=jnp.where(act, eps, syn.epsilon),
+            )
+        act = jnp.broadcast_to(act, syn.w.shape)
+        if each_step:
+            return _optimize(opt, tables, new, act, call_index, grad, rn)
+        return new._replace(spike_grad=jnp.where(act, new.spike_grad + grad, new.spike_grad))
+
+    def deliver(syn, spiked, flushed, index, rn):
+        """A spike (or flush event) reaches the synapse: per-spike optimiser call, weight seen."""
+        em = jnp.broadcast_to((spiked > 0)[None, :], syn.w.shape)
+        if not each_step:
+            syn = _optimize(opt, tables, syn, em, index, syn.spike_grad, rn)
+            syn = syn._replace(spike_grad=jnp.where(em, 0.0, syn.spike_grad))
+        seen = em | jnp.broadcast_to((flushed > 0)[None, :], syn.w.shape)
+        return syn._replace(w_seen=jnp.where(seen, syn.w, syn.w_seen))
+
+    def w_pre_in(syn):
+        return jnp.concatenate([syn["in"].w, syn["rec"].w], axis=1)
+
+    def step(c, x):
+        t = x["t"]
+        syn = c["syn"]
+
+        def rn(p):
+            return _rounded(p, x["zero"])
+
+        zeros = c["zeros"] | x["zero"]  # int64 zeros per neuron, opaque to the compiler
+
+        # 1. gradient bookkeeping of history entry t-2 (spikes emitted at t-1 are delivered now)
+        learn = b @ c["err1"]  # L_{t-2} = B err_{t-1}
+        d_in, act_in, gap_in = presyn(c["d_in"], x["x2"], neuron.cutoff)
+        d_rec, act_rec, gap_rec = presyn(c["d_rec"], c["z2"], neuron.cutoff)
+        _, act_out, gap_out = presyn(c["d_rec"], c["z2"], ro.cutoff)
+        post_rec = ("rec", c["psi2"], learn, c["reg2"])
+        index = t - 1  # NEST's optimiser index of entry t-2
+        syn = {
+            "in": integrate(syn["in"], act_in, gap_in, x["x3"], post_rec, index, masks["in"], rn),
+            "rec": integrate(
+                syn["rec"], act_rec, gap_rec, c["z3"], post_rec, index, masks["rec"], rn
+            ),
+            "out": integrate(
+                syn["out"],
+                act_out,
+                gap_out,
+                c["z3"],
+                ("out", None, c["err2"], None),
+                index,
+                masks["out"],
+                rn,
+            ),
+        }
+        syn = {
+            "in": deliver(syn["in"], x["x1"], 0.0 * x["x1"], t - 1, rn),
+            "rec": deliver(syn["rec"], c["z1"], c["flush1"], t - 1, rn),
+            "out": deliver(syn["out"], c["z1"], c["flush1"], t - 1, rn),
+        }
+        # 2. neuron update of step t
+        # NEST adds the arriving spikes one by one: the static input first, then the e-prop
+        # synapses by presynaptic id (inputs, then recurrent neurons); the order is NEST's sum
+        s_in = _ordered_sum(w_pre_in(syn), jnp.concatenate([x["x1"], c["z1"]]), x["extra"])
+        v, r, a = c["v"], c["r"], c["a"]
+        if psc_delta:
+            free = r == 0
+            v = jnp.where(free, rn(neuron.alpha * v) + s_in, v)
+            if adaptive:
+                a = jnp.where(free, rn(neuron.rho * a) + c["z1"], a)
+            r = jnp.where(free, r, r - 1)
+        else:
+            r = jnp.maximum(r - 1, 0)
+            v = s_in + rn(neuron.alpha * v)
+            if adaptive:
+                a = rn(neuron.rho * a) + c["z1"]
+        threshold = neuron.v_th + rn(neuron.adapt_beta * a) if adaptive else neuron.v_th
+        psi = surrogate_gradient(neuron, v, threshold, r, zeros)
+        if psc_delta:
+            z = (v >= threshold).astype(dtype)
+            v = jnp.where(z > 0, neuron.v_reset, v)
+        else:
+            z = ((v >= threshold) & (r == 0)).astype(dtype)
+            v = v - rn(neuron.v_th * z)
+        r = jnp.where(z > 0, neuron.refractory_steps, r)
+        # silent neurons send flush events (no transmission, only the synapses' bookkeeping)
+        last = c["last_event"]
+        flush = (z == 0) & (last > 0) & (t - last >= neuron.flush_interval)
+        last = jnp.where((z > 0) | flush, t, last)
+        f_av = rn(neuron.kappa_reg * c["f_av"]) + rn((1.0 - neuron.kappa_reg) * z)
+        reg = neuron.c_reg * (f_av - neuron.f_target)
+        # readout of step t
+        v_out = _ordered_sum(syn["out"].w, c["z1"], jnp.zeros(n_out, dtype)) + rn(
+            ro.kappa * c["v_out"]
+        )
+        signal = v_out + ro.e_l
+        err = (signal - x["target"]) * x["window"]
+        new = {
+            "syn": syn,
+            "v": v,
+            "r": r,
+            "a": a,
+            "f_av": f_av,
+            "z1": z,
+            "z2": c["z1"],
+            "z3": c["z2"],
+            "psi1": psi,
+            "psi2": c["psi1"],
+            "reg1": reg,
+            "reg2": c["reg1"],
+            "err1": err,
+            "err2": c["err1"],
+            "v_out": v_out,
+            "d_in": d_in,
+            "d_rec": d_rec,
+            "flush1": flush.astype(dtype),
+            "last_event": last,
+            "zeros": zeros,
+        }
+        out = (signal * x["window"], x["target"] * x["window"], signal)
+        if record_neurons:
+            out = (*out, v, psi, z)
+        return new, out
+
+    import time
+
+    run_chunk = jax.jit(lambda c, xs: jax.lax.scan(step, c, xs))
+    chunk = n_steps if chunk_steps is None else max(1, int(chunk_steps))
+    carry, parts, seconds = carry0, [], []
+    for start in range(0, n_steps, chunk):
+        piece = jax.tree.map(lambda a, s=start: a[s : s + chunk], xs)
+        tic = time.perf_counter()
+        carry, ys = run_chunk(carry, piece)
+        ys = jax.block_until_ready(ys)
+        seconds.append(time.perf_counter() - tic)
+        parts.append(ys)
+        if callback is not None:
+            callback(min(start + chunk, n_steps), seconds[-1], ys[:3])
+    ys = [jnp.concatenate(p, axis=0) for p in zip(*parts, strict=True)]
+    if not record_neurons:
+        ys = [*ys, None, None, None]
+    syn = carry["syn"]
+    return CurrentRun(
+        *ys,
+        {k: s.w for k, s in syn.items()},
+        {k: s.w_seen for k, s in syn.items()},
+        seconds,
+    )
