@@ -213,27 +213,51 @@ def test_tutorial_timing_and_final_update():
     [
         ({"model": "iaf_psc_alpha"}, "model='iaf_psc_alpha' is not one of"),
         ({"delay": 2.0}, "delay=2.0 ms is not modelled; eprop_synapse requires one step"),
-        ({"params_rec": {"tau_syn": 2.0}}, "parameter 'tau_syn' is not modelled"),
-        ({"params_rec": {"adapt_beta": 1.0}}, "parameter 'adapt_beta' is not modelled"),
+        ({"params_rec": {"tau_syn": 2.0}}, "eprop_iaf: unsupported parameter 'tau_syn'"),
+        ({"params_rec": {"adapt_beta": 1.0}}, "unsupported parameter 'adapt_beta'"),
         ({"params_rec": {"I_e": 5.0}}, "I_e=5.0 is not modelled"),
         ({"params_rec": {"surrogate_gradient_function": "erf"}}, "accepted: piecewise_linear"),
         ({"params_rec": {"eprop_isi_trace_cutoff": 1.0}}, "at least 2 steps required"),
-        ({"optimizer": {"type": "sgd"}}, "optimizer type='sgd'; accepted"),
+        ({"params_rec": {"eprop_isi_trace_cutoff": math.nan}}, "eprop_isi_trace_cutoff must be"),
+        ({"params_rec": {"flush_event_send_interval": math.nan}}, "flush_event_send_interval"),
+        ({"params_rec": {"tau_m": "10"}}, "eprop_iaf: tau_m must be a number; got '10'"),
+        ({"params_rec": {"c_reg": -1.0}}, "c_reg must be finite and >= 0; got -1.0"),
+        ({"params_rec": {"gamma": 0.3}}, "'gamma' is a NEST 3.8/3.9 name; use surrogate_grad"),
+        ({"params_rec": {"recordables": ["V_m"]}}, "looks like nest.GetStatus/GetDefaults"),
+        ({"params_rec": {"with_refr_input": True}}, "unsupported parameter 'with_refr_input'"),
+        (
+            {"model": "eprop_iaf_psc_delta", "params_rec": {"V_reset": -50.0}},
+            "V_reset=-50.0 must be < V_th=-55.0",
+        ),
+        (
+            {"model": "eprop_iaf_psc_delta", "params_rec": {"refractory_input": True}},
+            "refractory_input=True is not modelled",
+        ),
+        ({"optimizer": {"type": "sgd"}}, "optimizer: type='sgd'; accepted"),
+        ({"optimizer": {"optimize_each_step": 1}}, "optimize_each_step must be True or False"),
+        ({"optimizer": {"type": "adam", "optimizer": "gradient_descent"}}, "disagree"),
         (
             {"optimizer": {"type": "adam", "optimize_each_step": False}},
             "optimize_each_step=False with type='adam'",
         ),
+        ({"resolution": "1"}, "resolution must be a number; got '1'"),
     ],
 )
 def test_bad_settings_are_refused_by_name(kwargs, message):
     args = {"model": "eprop_iaf", "params_rec": {}, "params_out": {}, "optimizer": {}}
-    delay = kwargs.pop("delay", None)
+    extra = {k: kwargs.pop(k) for k in ("delay", "resolution") if k in kwargs}
     args.update(kwargs)
-    with pytest.raises(ValueError, match="current_config_from_nest: ") as info:
+    with pytest.raises(ValueError, match=r"^`current_config_from_nest`: ") as info:
         current_config_from_nest(
-            args["model"], args["params_rec"], args["params_out"], args["optimizer"], delay=delay
+            args["model"], args["params_rec"], args["params_out"], args["optimizer"], **extra
         )
-    assert message in str(info.value)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_get_defaults_name_of_the_optimizer_type_is_accepted():
+    """``nest.GetDefaults("eprop_synapse")["optimizer"]`` names the type ``optimizer``."""
+    config = current_config_from_nest("eprop_iaf", {}, {}, {"optimizer": "adam", "eta": 0.01})
+    assert config.optimizer.kind == "adam" and config.neuron.cutoff == 2**30
 
 
 def test_surrogate_is_zero_while_refractory():
@@ -291,3 +315,52 @@ def test_cli_runs_the_current_sine_waves_tutorial(tmp_path, capsys):
     final = np.load(out / "weights_final.npz")
     assert final["w_rec"].shape == (100, 100) and np.all(np.diag(final["w_rec"]) == 0.0)
     assert json.loads((out / "config.json").read_text())["kind"] == "nest"
+
+
+def _tiny_run_args(n_steps=6, n_in=2, n_rec=3, n_out=1):
+    return {
+        "weights": {
+            "in": np.zeros((n_rec, n_in)),
+            "rec": np.zeros((n_rec, n_rec)),
+            "out": np.zeros((n_out, n_rec)),
+        },
+        "feedback": np.zeros((n_rec, n_out)),
+        "x_emit": np.zeros((n_steps, n_in)),
+        "targets": np.zeros((n_steps, n_out)),
+        "window": np.ones(n_steps),
+    }
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"feedback": np.zeros((1, 3))}, "expected feedback of shape (3, 1), got (1, 3)."),
+        ({"targets": np.zeros((1, 6))}, "expected targets of shape (6, 1), got (1, 6)."),
+        ({"window": np.ones((6, 1))}, "expected window of shape (6), got (6, 1)."),
+        ({"x_emit": np.zeros(6)}, "expected x_emit of shape (T, n_in), got (6,)."),
+        ({"extra_input": np.zeros((6, 2))}, "expected extra_input of shape (6, 3), got (6, 2)."),
+        ({"connected": {"in": np.ones((2, 3), bool)}}, "connected['in'] of shape (3, 2)"),
+        ({"connected": {"bias": np.ones(3, bool)}}, "connected has key 'bias'; accepted"),
+        ({"weights": {"in": np.zeros((3, 2))}}, "weights must be a dict with keys in, rec, out"),
+    ],
+)
+def test_simulate_current_refuses_bad_shapes(change, message):
+    """Every array is checked before tracing; nothing is silently reshaped (a transposed
+    feedback or target matrix of the right size used to be)."""
+    args = {**_tiny_run_args(), **change}
+    config = current_config_from_nest("eprop_iaf", {}, {}, {})
+    with pytest.raises(ValueError, match=r"^`simulate_current`: ") as info:
+        simulate_current(config, **args)
+    assert message in str(info.value)
+
+
+def test_simulate_current_refuses_float32():
+    """Without JAX's x64 mode the run would silently compute in float32: refused by name."""
+    import jax
+
+    config = current_config_from_nest("eprop_iaf", {}, {}, {})
+    with (
+        jax.enable_x64(False),
+        pytest.raises(ValueError, match=r"^`simulate_current`: dtype='float64' needs JAX's x64"),
+    ):
+        simulate_current(config, **_tiny_run_args())

@@ -95,7 +95,7 @@ descent and ``batch_size`` 1.
 from __future__ import annotations
 
 import math
-import sys
+import time
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -103,253 +103,30 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-CURRENT_MODELS = (
-    "eprop_iaf",
-    "eprop_iaf_adapt",
-    "eprop_iaf_psc_delta",
-    "eprop_iaf_psc_delta_adapt",
+from .._checks import check_shape
+from ..experiment import check_x64
+from .current_params import (
+    CURRENT_MODELS,
+    SURROGATES,
+    CurrentConfig,
+    CurrentNeuronConfig,
+    CurrentOptimizerConfig,
+    CurrentReadoutConfig,
+    current_config_from_nest,
 )
-SURROGATES = ("piecewise_linear", "exponential", "fast_sigmoid_derivative", "arctan_derivative")
 
-
-class CurrentNeuronConfig(NamedTuple):
-    """A recurrent population of one of :data:`CURRENT_MODELS` (NEST's units: ms, mV, Hz)."""
-
-    model: str
-    alpha: float  # exp(-dt / tau_m), std::exp
-    v_th: float  # relative to E_L, as NEST stores it
-    v_reset: float  # psc_delta variants only, relative to E_L
-    refractory_steps: int
-    adapt_beta: float  # 0 for the non-adaptive models
-    rho: float  # exp(-dt / adapt_tau)
-    adaptation: float  # initial a
-    v_m: float  # initial v, relative to E_L
-    kappa: float
-    kappa_reg: float
-    c_reg: float
-    f_target: float  # spikes per step (NEST: f_target / 1000 * dt)
-    surrogate: str
-    height: float
-    width: float
-    cutoff: int  # eprop_isi_trace_cutoff in steps
-    flush_interval: int  # flush_event_send_interval in steps
-
-
-class CurrentReadoutConfig(NamedTuple):
-    """``eprop_readout`` (mean squared error)."""
-
-    kappa: float  # exp(-dt / tau_m)
-    v_m: float  # initial v, relative to E_L
-    e_l: float  # the readout signal is v + E_L
-    cutoff: int
-
-
-class CurrentOptimizerConfig(NamedTuple):
-    """``eprop_synapse``'s ``optimizer`` dictionary."""
-
-    kind: str  # "gradient_descent" | "adam"
-    batch_size: int
-    eta: float
-    beta_1: float
-    beta_2: float
-    epsilon: float
-    w_min: float
-    w_max: float
-    optimize_each_step: bool
-
-
-class CurrentConfig(NamedTuple):
-    """Everything :func:`simulate_current` needs besides weights and inputs."""
-
-    neuron: CurrentNeuronConfig
-    readout: CurrentReadoutConfig
-    optimizer: CurrentOptimizerConfig
-
-
-def _err(api: str, msg: str) -> ValueError:
-    return ValueError(f"{api}: {msg}")
-
-
-_NEURON_DEFAULTS = {
-    "C_m": 250.0,
-    "E_L": -70.0,
-    "I_e": 0.0,
-    "V_m": -70.0,
-    "V_th": -55.0,
-    "V_min": -math.inf,
-    "tau_m": 10.0,
-    "t_ref": 2.0,
-    "c_reg": 0.0,
-    "f_target": 10.0,
-    "kappa": 0.97,
-    "kappa_reg": 0.97,
-    "eprop_isi_trace_cutoff": 1000.0,  # NEST: max; any cutoff beyond the run is the same
-    "surrogate_gradient_function": "piecewise_linear",
-    "surrogate_gradient_height": 0.3,
-    "surrogate_gradient_width": 1.0,
-    "flush_event_send_interval": math.inf,
-}
-_ADAPT_DEFAULTS = {"adapt_beta": 1.0, "adapt_tau": 10.0, "adaptation": 0.0}
-_PSC_DELTA_DEFAULTS = {"V_reset": -70.0, "with_refr_input": False}
-_READOUT_DEFAULTS = {
-    "C_m": 250.0,
-    "E_L": 0.0,
-    "I_e": 0.0,
-    "V_m": 0.0,
-    "V_min": -math.inf,
-    "tau_m": 10.0,
-    "eprop_isi_trace_cutoff": 1000.0,
-}
-_OPTIMIZER_DEFAULTS = {
-    "type": "gradient_descent",
-    "batch_size": 1,
-    "eta": 1e-4,
-    "beta_1": 0.9,
-    "beta_2": 0.999,
-    "epsilon": 1e-7,
-    "Wmin": -100.0,
-    "Wmax": 100.0,
-    "optimize_each_step": True,
-}
-
-
-def _merged(api: str, where: str, defaults: Mapping, given: Mapping) -> dict:
-    unknown = sorted(set(given) - set(defaults))
-    if unknown:
-        raise _err(
-            api,
-            f"{where}: parameter {unknown[0]!r} is not modelled; accepted: "
-            + ", ".join(sorted(defaults)),
-        )
-    return {**defaults, **given}
-
-
-def _steps(api: str, name: str, ms: float, dt: float, minimum: int = 0) -> int:
-    steps = round(float(ms) / dt) if math.isfinite(float(ms)) else 2**30
-    if steps < minimum:
-        raise _err(api, f"{name}={ms} ms is {steps} steps; at least {minimum} steps required")
-    return int(steps)
-
-
-def current_config_from_nest(
-    model: str,
-    params_rec: Mapping[str, Any],
-    params_out: Mapping[str, Any],
-    optimizer: Mapping[str, Any],
-    *,
-    resolution: float = 1.0,
-    delay: float | None = None,
-) -> CurrentConfig:
-    """NEST 3.10's dictionaries (names and units, NEST's defaults) -> :class:`CurrentConfig`.
-
-    Args:
-        model: one of :data:`CURRENT_MODELS`.
-        params_rec: the recurrent neurons' parameters (``nest.Create(model, n, params_rec)``).
-        params_out: the ``eprop_readout`` parameters.
-        optimizer: ``eprop_synapse``'s ``optimizer`` dictionary.
-        resolution: NEST's ``resolution`` in ms.
-        delay: the e-prop synapses' delay in ms (default: one step); NEST allows only one step.
-
-    Returns:
-        The :class:`CurrentConfig`; a setting this mode does not model raises ``ValueError``
-        naming it.
-    """
-    api = "current_config_from_nest"
-    if model not in CURRENT_MODELS:
-        raise _err(api, f"model={model!r} is not one of {', '.join(CURRENT_MODELS)}")
-    dt = float(resolution)
-    if not dt > 0:
-        raise _err(api, f"resolution={resolution} must be > 0 ms")
-    if delay is not None and round(float(delay) / dt) != 1:
-        raise _err(
-            api, f"delay={delay} ms is not modelled; eprop_synapse requires one step ({dt} ms)"
-        )
-    defaults = dict(_NEURON_DEFAULTS)
-    if model.endswith("_adapt"):
-        defaults.update(_ADAPT_DEFAULTS)
-    if "psc_delta" in model:
-        defaults.update(_PSC_DELTA_DEFAULTS)
-    p = _merged(api, f"{model} parameters", defaults, params_rec)
-    q = _merged(api, "eprop_readout parameters", _READOUT_DEFAULTS, params_out)
-    o = _merged(api, "optimizer", _OPTIMIZER_DEFAULTS, optimizer)
-    for where, d in ((model, p), ("eprop_readout", q)):
-        if float(d["I_e"]) != 0.0:
-            raise _err(api, f"{where} I_e={d['I_e']} is not modelled; accepted: 0")
-        if float(d["V_min"]) > -sys.float_info.max:  # NEST's default: -DBL_MAX
-            raise _err(api, f"{where} V_min={d['V_min']} is not modelled; accepted: -inf")
-        if not float(d["tau_m"]) > 0:
-            raise _err(api, f"{where} tau_m={d['tau_m']} must be > 0 ms")
-    if p.get("with_refr_input", False):
-        raise _err(api, "with_refr_input=True is not modelled; accepted: False")
-    if p["surrogate_gradient_function"] not in SURROGATES:
-        raise _err(
-            api,
-            f"surrogate_gradient_function={p['surrogate_gradient_function']!r}; accepted: "
-            + ", ".join(SURROGATES),
-        )
-    for name in ("surrogate_gradient_height", "surrogate_gradient_width"):
-        if not float(p[name]) > 0:
-            raise _err(api, f"{name}={p[name]} must be > 0")
-    for name in ("kappa", "kappa_reg"):
-        if not 0.0 <= float(p[name]) <= 1.0:
-            raise _err(api, f"{name}={p[name]} must be in [0, 1]")
-    adaptive = model.endswith("_adapt")
-    if adaptive and not float(p["adapt_tau"]) > 0:
-        raise _err(api, f"adapt_tau={p['adapt_tau']} must be > 0 ms")
-    kind = o["type"]
-    if kind not in ("gradient_descent", "adam"):
-        raise _err(api, f"optimizer type={kind!r}; accepted: gradient_descent, adam")
-    batch = int(o["batch_size"])
-    if batch < 1:
-        raise _err(api, f"optimizer batch_size={o['batch_size']} must be >= 1")
-    if not o["optimize_each_step"] and (kind != "gradient_descent" or batch != 1):
-        raise _err(
-            api,
-            f"optimize_each_step=False with type={kind!r}, batch_size={batch} is not modelled; "
-            "accepted: gradient_descent with batch_size 1 (or optimize_each_step=True)",
-        )
-    if float(o["eta"]) < 0 or float(o["Wmin"]) > float(o["Wmax"]):
-        raise _err(api, f"optimizer eta={o['eta']} must be >= 0 and Wmin <= Wmax")
-    neuron = CurrentNeuronConfig(
-        model=model,
-        alpha=math.exp(-dt / float(p["tau_m"])),
-        v_th=float(p["V_th"]) - float(p["E_L"]),
-        v_reset=float(p.get("V_reset", 0.0)) - float(p["E_L"]),
-        refractory_steps=_steps(api, "t_ref", p["t_ref"], dt),
-        adapt_beta=float(p["adapt_beta"]) if adaptive else 0.0,
-        rho=math.exp(-dt / float(p["adapt_tau"])) if adaptive else 0.0,
-        adaptation=float(p["adaptation"]) if adaptive else 0.0,
-        v_m=float(p["V_m"]) - float(p["E_L"]),
-        kappa=float(p["kappa"]),
-        kappa_reg=float(p["kappa_reg"]),
-        c_reg=float(p["c_reg"]),
-        f_target=float(p["f_target"]) / 1000.0 * dt,  # NEST stores spikes/ms
-        surrogate=p["surrogate_gradient_function"],
-        height=float(p["surrogate_gradient_height"]),
-        width=float(p["surrogate_gradient_width"]),
-        cutoff=_steps(api, "eprop_isi_trace_cutoff", p["eprop_isi_trace_cutoff"], dt, 2),
-        flush_interval=_steps(
-            api, "flush_event_send_interval", p["flush_event_send_interval"], dt, 1
-        ),
-    )
-    readout = CurrentReadoutConfig(
-        kappa=math.exp(-dt / float(q["tau_m"])),
-        v_m=float(q["V_m"]) - float(q["E_L"]),
-        e_l=float(q["E_L"]),
-        cutoff=_steps(api, "readout eprop_isi_trace_cutoff", q["eprop_isi_trace_cutoff"], dt, 2),
-    )
-    opt = CurrentOptimizerConfig(
-        kind=kind,
-        batch_size=batch,
-        eta=float(o["eta"]),
-        beta_1=float(o["beta_1"]),
-        beta_2=float(o["beta_2"]),
-        epsilon=float(o["epsilon"]),
-        w_min=float(o["Wmin"]),
-        w_max=float(o["Wmax"]),
-        optimize_each_step=bool(o["optimize_each_step"]),
-    )
-    return CurrentConfig(neuron, readout, opt)
+__all__ = [
+    "CURRENT_MODELS",
+    "SURROGATES",
+    "CurrentConfig",
+    "CurrentNeuronConfig",
+    "CurrentOptimizerConfig",
+    "CurrentReadoutConfig",
+    "CurrentRun",
+    "current_config_from_nest",
+    "simulate_current",
+    "surrogate_gradient",
+]
 
 
 def surrogate_gradient(neuron: CurrentNeuronConfig, v, threshold, refractory, zero=None):
@@ -512,6 +289,44 @@ class CurrentRun(NamedTuple):
     seconds: list  # wall seconds of each chunk (the first includes compilation)
 
 
+def _check_arrays(
+    api: str, weights, feedback, x_emit, targets, window, extra_input, connected
+) -> tuple[int, int, int, int]:
+    """Shapes of :func:`simulate_current`'s arrays, checked before tracing (no reshapes).
+
+    Returns:
+        ``(T, n_in, n_rec, n_out)``.
+    """
+    if np.ndim(x_emit) != 2 or np.shape(x_emit)[0] < 1:
+        raise ValueError(f"`{api}`: expected x_emit of shape (T, n_in), got {np.shape(x_emit)}.")
+    n_steps, n_in = np.shape(x_emit)
+    if not isinstance(weights, Mapping) or set(weights) != {"in", "rec", "out"}:
+        got = sorted(weights) if isinstance(weights, Mapping) else type(weights).__name__
+        raise ValueError(f"`{api}`: weights must be a dict with keys in, rec, out; got {got}.")
+    if np.ndim(weights["in"]) != 2 or np.ndim(weights["out"]) != 2:
+        raise ValueError(
+            f"`{api}`: expected 2-D weights['in'] (n_rec, n_in) and weights['out'] "
+            f"(n_out, n_rec), got {np.shape(weights['in'])} and {np.shape(weights['out'])}."
+        )
+    n_rec = np.shape(weights["in"])[0]
+    n_out = np.shape(weights["out"])[0]
+    shapes = {"in": (n_rec, n_in), "rec": (n_rec, n_rec), "out": (n_out, n_rec)}
+    for k, shape in shapes.items():
+        check_shape(api, f"weights[{k!r}]", weights[k], shape)
+    check_shape(api, "feedback", feedback, (n_rec, n_out), " (B is (n_rec, n_out): transpose it?)")
+    check_shape(api, "targets", targets, (n_steps, n_out), " (time-major: (T, n_out))")
+    check_shape(api, "window", window, (n_steps,))
+    if extra_input is not None:
+        check_shape(api, "extra_input", extra_input, (n_steps, n_rec))
+    if connected is not None:
+        unknown = sorted(set(connected) - set(shapes))
+        if unknown:
+            raise ValueError(f"`{api}`: connected has key {unknown[0]!r}; accepted: in, rec, out.")
+        for k, mask in connected.items():
+            check_shape(api, f"connected[{k!r}]", mask, shapes[k])
+    return n_steps, n_in, n_rec, n_out
+
+
 def simulate_current(
     config: CurrentConfig,
     weights: Mapping[str, Any],
@@ -551,22 +366,20 @@ def simulate_current(
     Returns:
         A :class:`CurrentRun`.
     """
+    api = "simulate_current"
+    check_x64(api, "float64")  # NEST mode is float64; without x64 JAX would run float32
     neuron, ro, opt = config
     dtype = jnp.float64
-    x_emit = jnp.asarray(x_emit, dtype)
-    n_steps, n_in = x_emit.shape
-    w_in = jnp.asarray(weights["in"], dtype)
-    n_rec = w_in.shape[0]
-    w_out = jnp.asarray(weights["out"], dtype)
-    n_out = w_out.shape[0]
-    b = jnp.asarray(feedback, dtype).reshape(n_rec, n_out)
-    targets = jnp.asarray(targets, dtype).reshape(n_steps, n_out)
-    window = jnp.asarray(window, dtype).reshape(n_steps)
-    extra = (
-        jnp.zeros((n_steps, n_rec), dtype)
-        if extra_input is None
-        else jnp.asarray(extra_input, dtype).reshape(n_steps, n_rec)
+    n_steps, n_in, n_rec, n_out = _check_arrays(
+        api, weights, feedback, x_emit, targets, window, extra_input, connected
     )
+    x_emit = jnp.asarray(x_emit, dtype)
+    w_in = jnp.asarray(weights["in"], dtype)
+    w_out = jnp.asarray(weights["out"], dtype)
+    b = jnp.asarray(feedback, dtype)
+    targets = jnp.asarray(targets, dtype)
+    window = jnp.asarray(window, dtype)
+    has_extra = extra_input is not None
     adaptive = neuron.model.endswith("_adapt")
     psc_delta = "psc_delta" in neuron.model
     each_step = opt.optimize_each_step
@@ -623,22 +436,24 @@ def simulate_current(
         "d_in": jnp.full(n_in, -1, jnp.int32),
         "d_rec": jnp.full(n_rec, -1, jnp.int32),
         "flush1": zeros_rec,  # flush events sent at t-1
-        "last_event": jnp.zeros(n_rec, jnp.int32),  # step of the latest spike or flush event
+        # step of the latest spike or flush event (-1: none yet; silent neurons never flush)
+        "last_event": jnp.full(n_rec, -1, jnp.int32),
         "zeros": jnp.zeros(n_rec, jnp.int64),
+        # input rows emitted at t-1, t-2, t-3 (the rows of x_emit pass through the carry)
+        "x1": jnp.zeros(n_in, dtype),
+        "x2": jnp.zeros(n_in, dtype),
+        "x3": jnp.zeros(n_in, dtype),
     }
-    pad = jnp.zeros((3, n_in), dtype)
-    x_pad = jnp.concatenate([pad, x_emit], axis=0)
     xs = {
         "t": jnp.arange(n_steps, dtype=jnp.int32),
-        "x1": x_pad[2:-1],  # emitted at t-1
-        "x2": x_pad[1:-2],  # emitted at t-2
-        "x3": x_pad[:-3],  # emitted at t-3
+        "x": x_emit,  # emitted at t
         "target": targets,
         "window": window,
-        "extra": extra,
         # a zero the compiler cannot see (see _rounded)
         "zero": jnp.zeros(n_steps, jnp.int64),
     }
+    if has_extra:
+        xs["extra"] = jnp.asarray(extra_input, dtype)
 
     def presyn(d, emitted, cutoff):
         """Advance the spike clock to entry t-2; return (d, active, decay steps, first)."""
@@ -705,16 +520,17 @@ def simulate_current(
             return _rounded(p, x["zero"])
 
         zeros = c["zeros"] | x["zero"]  # int64 zeros per neuron, opaque to the compiler
+        dt_opaque = rn(jnp.full((n_rec,), neuron.dt, dtype))  # a divisor XLA cannot see
 
         # 1. gradient bookkeeping of history entry t-2 (spikes emitted at t-1 are delivered now)
         learn = b @ c["err1"]  # L_{t-2} = B err_{t-1}
-        d_in, act_in, gap_in = presyn(c["d_in"], x["x2"], neuron.cutoff)
+        d_in, act_in, gap_in = presyn(c["d_in"], c["x2"], neuron.cutoff)
         d_rec, act_rec, gap_rec = presyn(c["d_rec"], c["z2"], neuron.cutoff)
         _, act_out, gap_out = presyn(c["d_rec"], c["z2"], ro.cutoff)
         post_rec = ("rec", c["psi2"], learn, c["reg2"])
         index = t - 1  # NEST's optimiser index of entry t-2
         syn = {
-            "in": integrate(syn["in"], act_in, gap_in, x["x3"], post_rec, index, masks["in"], rn),
+            "in": integrate(syn["in"], act_in, gap_in, c["x3"], post_rec, index, masks["in"], rn),
             "rec": integrate(
                 syn["rec"], act_rec, gap_rec, c["z3"], post_rec, index, masks["rec"], rn
             ),
@@ -730,14 +546,15 @@ def simulate_current(
             ),
         }
         syn = {
-            "in": deliver(syn["in"], x["x1"], 0.0 * x["x1"], t - 1, rn),
+            "in": deliver(syn["in"], c["x1"], 0.0 * c["x1"], t - 1, rn),
             "rec": deliver(syn["rec"], c["z1"], c["flush1"], t - 1, rn),
             "out": deliver(syn["out"], c["z1"], c["flush1"], t - 1, rn),
         }
         # 2. neuron update of step t
         # NEST adds the arriving spikes one by one: the static input first, then the e-prop
         # synapses by presynaptic id (inputs, then recurrent neurons); the order is NEST's sum
-        s_in = _ordered_sum(w_pre_in(syn), jnp.concatenate([x["x1"], c["z1"]]), x["extra"])
+        start = x["extra"] if has_extra else zeros_rec
+        s_in = _ordered_sum(w_pre_in(syn), jnp.concatenate([c["x1"], c["z1"]]), start)
         v, r, a = c["v"], c["r"], c["a"]
         if psc_delta:
             free = r == 0
@@ -761,9 +578,10 @@ def simulate_current(
         r = jnp.where(z > 0, neuron.refractory_steps, r)
         # silent neurons send flush events (no transmission, only the synapses' bookkeeping)
         last = c["last_event"]
-        flush = (z == 0) & (last > 0) & (t - last >= neuron.flush_interval)
+        flush = (z == 0) & (last >= 0) & (t - last >= neuron.flush_interval)
         last = jnp.where((z > 0) | flush, t, last)
-        f_av = rn(neuron.kappa_reg * c["f_av"]) + rn((1.0 - neuron.kappa_reg) * z)
+        # NEST: kappa_reg f + (1 - kappa_reg) z / dt, a true division (see _rounded)
+        f_av = rn(neuron.kappa_reg * c["f_av"]) + rn((1.0 - neuron.kappa_reg) * z) / dt_opaque
         reg = neuron.c_reg * (f_av - neuron.f_target)
         # readout of step t
         v_out = _ordered_sum(syn["out"].w, c["z1"], jnp.zeros(n_out, dtype)) + rn(
@@ -792,13 +610,14 @@ def simulate_current(
             "flush1": flush.astype(dtype),
             "last_event": last,
             "zeros": zeros,
+            "x1": x["x"],
+            "x2": c["x1"],
+            "x3": c["x2"],
         }
         out = (signal * x["window"], x["target"] * x["window"], signal)
         if record_neurons:
             out = (*out, v, psi, z)
         return new, out
-
-    import time
 
     run_chunk = jax.jit(lambda c, xs: jax.lax.scan(step, c, xs))
     chunk = n_steps if chunk_steps is None else max(1, int(chunk_steps))

@@ -214,7 +214,8 @@ def run_current_tutorial(
 ) -> dict[str, Any]:
     """Run ``tut`` with :func:`~eprop_jax.nest.current.simulate_current` in float64.
 
-    Needs JAX's x64 mode. ``callback(iteration, loss)`` after each sequence (iteration); with a
+    Needs JAX's x64 mode (:func:`~eprop_jax.nest.current.simulate_current` refuses to run
+    without it). ``callback(iteration, loss)`` after each sequence (iteration); with a
     callback the scan runs one sequence at a time (and the time per iteration excludes the
     compilation), without it in one piece.
 
@@ -224,13 +225,6 @@ def run_current_tutorial(
         first chunk, which compiles), ``compile_seconds`` and ``run`` (the
         :class:`~eprop_jax.nest.current.CurrentRun`).
     """
-    import jax
-
-    if not jax.config.jax_enable_x64:
-        raise ValueError(
-            "run_current_tutorial: NEST mode computes in float64; switch on JAX's x64 mode "
-            '(jax.config.update("jax_enable_x64", True))'
-        )
     config = current_config_from_nest(tut.model, tut.params_rec, tut.params_out, tut.optimizer)
     arrays = current_arrays(tut)
     seq, task = tut.sequence, tut.sequence * tut.iterations
