@@ -382,6 +382,101 @@ def run_nest_current(tut, record_v: bool = False) -> dict:
     }
 
 
+SCRIPT = "eprop_supervised_regression_sine-waves.py"
+_SCRIPT_NAMES = {
+    "n_iter",
+    "group_size",
+    "steps",
+    "duration",
+    "params_nrn_out",
+    "params_nrn_rec",
+    "scale_factor",
+}
+
+
+def script_parameters(model: str) -> dict | str:
+    """NEST's shipped sine-waves tutorial's dictionaries for ``model``, or why they are missing.
+
+    Reads the installed example (``nest/doc/examples/pynest/eprop_plasticity``) with ``ast``
+    and evaluates only the statements that build ``params_nrn_rec``, ``params_nrn_out`` (with
+    the model's ``if model_nrn_rec ...`` overrides) and the synapses' ``optimizer`` dictionary
+    (none of the script's NEST calls run). Returns ``{"params_rec", "params_out",
+    "optimizer"}`` or a string saying why it could not (example not installed, layout changed).
+    """
+    import ast
+    from pathlib import Path
+
+    nest_dir = Path(_import_nest().__file__).parent
+    path = nest_dir / "doc" / "examples" / "pynest" / "eprop_plasticity" / SCRIPT
+    if not path.is_file():
+        return f"{SCRIPT} is not installed with this nest package ({path} missing)"
+    tree = ast.parse(path.read_text())
+
+    def names(node) -> set:
+        return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+
+    def root(stmt) -> str | None:
+        """The variable a top-level statement builds: ``x = ...``, ``x[k] = ...``,
+        ``x *= ...``, ``x.update(...)``."""
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+            node = stmt.targets[0]
+        elif isinstance(stmt, ast.AugAssign):
+            node = stmt.target
+        elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
+            node = stmt.value.func
+        else:
+            return None
+        while isinstance(node, ast.Subscript | ast.Attribute):
+            node = node.value
+        return node.id if isinstance(node, ast.Name) else None
+
+    keep, optimizer = [], None
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Assign) and names(stmt.targets[0]) == {"params_common_syn_eprop"}:
+            for key, value in zip(stmt.value.keys, stmt.value.values, strict=True):
+                if isinstance(key, ast.Constant) and key.value == "optimizer":
+                    optimizer = value
+        elif isinstance(stmt, ast.If) and "model_nrn_rec" in names(stmt.test):
+            if all(names(b) <= _SCRIPT_NAMES | {"model_nrn_rec"} for b in stmt.body):
+                keep.append(stmt)
+        elif root(stmt) in _SCRIPT_NAMES:
+            keep.append(stmt)
+    if optimizer is None:
+        return f"{SCRIPT}: no optimizer dictionary in params_common_syn_eprop (layout changed)"
+    space = {"model_nrn_rec": model, "np": np}
+    try:
+        exec(compile(ast.Module(keep, []), str(path), "exec"), space)
+        opt = eval(compile(ast.Expression(optimizer), str(path), "eval"), space)
+        return {
+            "params_rec": space["params_nrn_rec"],
+            "params_out": space["params_nrn_out"],
+            "optimizer": opt,
+        }
+    except (KeyError, NameError, TypeError) as error:
+        return f"{SCRIPT}: its dictionaries could not be evaluated ({error!r}; layout changed)"
+
+
+def check_recipe(tut) -> str:
+    """``"equal"`` if ``tut``'s dictionaries are the shipped script's (float-exact), else raise;
+    ``"skipped: ..."`` if the script is not available."""
+    shipped = script_parameters(tut.model)
+    if isinstance(shipped, str):
+        return f"skipped: {shipped}"
+    for name in ("params_rec", "params_out", "optimizer"):
+        ours, theirs = getattr(tut, name), shipped[name]
+        if ours != theirs:
+            diff = {
+                k: (ours.get(k, "missing"), theirs.get(k, "missing"))
+                for k in sorted(set(ours) | set(theirs))
+                if ours.get(k, "missing") != theirs.get(k, "missing")
+            }
+            raise SystemExit(
+                f"compare_nest.py: the recipe's {name} for {tut.model} differs from {SCRIPT} "
+                f"(name: (ours, script)): {diff}"
+            )
+    return "equal"
+
+
 def compare_current(model: str, iterations: int | None, seed: int, setup: str) -> dict:
     """NEST vs eprop-jax on the current-model sine-waves recipe of ``model`` (one JSON row)."""
     import jax
@@ -390,6 +485,7 @@ def compare_current(model: str, iterations: int | None, seed: int, setup: str) -
     from eprop_jax.nest.current_tutorials import current_sine_waves, run_current_tutorial
 
     tut = current_sine_waves(model, iterations, seed, setup=setup)
+    recipe = check_recipe(tut) if setup == "tutorial" else "not applicable (testsuite setup)"
     ref = run_nest_current(tut)
     cpu, last = [], [time.process_time()]
 
@@ -407,6 +503,7 @@ def compare_current(model: str, iterations: int | None, seed: int, setup: str) -
         "optimize_each_step": tut.optimizer["optimize_each_step"],
         "iterations": tut.iterations,
         "seed": seed,
+        "recipe_equals_nest_script": recipe,
     }
     worst = 0.0
     for name, w0 in (("w_in", tut.w_in), ("w_rec", tut.w_rec), ("w_out", tut.w_out)):
@@ -427,8 +524,9 @@ def compare_current(model: str, iterations: int | None, seed: int, setup: str) -
     result["jax_compile_seconds"] = ours["compile_seconds"]
     # CPU time of the iterations after the first (compiling) one, as reported by the callback
     result["jax_cpu_seconds_per_iteration"] = float(np.median(cpu[1:] if len(cpu) > 1 else cpu))
+    per_iteration = result["jax_seconds_per_iteration"]  # None with one iteration
     result["speed_ratio_nest_over_jax"] = (
-        result["nest_seconds_per_iteration"] / result["jax_seconds_per_iteration"]
+        None if per_iteration is None else result["nest_seconds_per_iteration"] / per_iteration
     )
     result["cpu_ratio_nest_over_jax"] = (
         result["nest_cpu_seconds_per_iteration"] / result["jax_cpu_seconds_per_iteration"]
@@ -451,7 +549,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--model",
-        default="all",
+        default=None,
         choices=(
             "all",
             "eprop_iaf",
@@ -463,7 +561,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--setup",
-        default="tutorial",
+        default=None,
         choices=("tutorial", "testsuite"),
         help="sine_waves_current: NEST's tutorial or its test_eprop_regression network",
     )
@@ -488,6 +586,22 @@ def main() -> None:
         help="comma-separated learning rate per iteration (phases, e.g. 0 for validation)",
     )
     args = parser.parse_args()
+    current = args.task == "sine_waves_current"
+    given = {
+        "--batch-size": args.batch_size is not None,
+        "--etas": args.etas is not None,
+        "--validate-every": args.validate_every is not None,
+        "--test-iterations": args.test_iterations != 0,
+        "--model": args.model is not None,
+        "--setup": args.setup is not None,
+    }
+    only_current = ("--model", "--setup")
+    for option, set_ in given.items():
+        if set_ and current != (option in only_current):
+            task = "sine_waves_current" if option in only_current else "the bsshslm_2020 tasks"
+            parser.error(f"{option} applies to {task} only; got --task {args.task}")
+    args.model = args.model or "all"
+    args.setup = args.setup or "tutorial"
     etas = None if args.etas is None else [float(v) for v in args.etas.split(",")]
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     if args.task == "sine_waves_current":

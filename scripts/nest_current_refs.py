@@ -5,7 +5,8 @@ parrots -> the recurrent model -> ``eprop_readout``, learning-signal, target and
 learning-window connections, all delays one step (``resolution``), only the synapses of the
 case's ``connected`` masks; records the readout signal and the recurrent neurons' ``V_m`` and
 surrogate gradient every step, and reads the weights back with ``GetConnections``. Prints the
-``REFERENCES`` dictionary the test pastes. Needs ``nest-simulator`` (3.10.0)::
+``REFERENCES`` dictionary the test pastes, then ``TUTORIAL_REFERENCES``: two iterations of the
+current-model sine-waves tutorial per neuron model (``compare_nest.py``'s NEST network). Needs ``nest-simulator`` (3.10.0)::
 
     python scripts/nest_current_refs.py > /tmp/refs.py
 """
@@ -113,11 +114,36 @@ def run_nest(case: dict, summarise) -> dict:
     return summarise(case, readout, v_m, psi, seen)
 
 
+def tutorial_references(test) -> dict:
+    """Two iterations of NEST 3.10's sine-waves tutorial per model (compare_nest.py's NEST run)."""
+    from compare_nest import run_nest_current
+    from eprop_jax.nest.current_tutorials import current_sine_waves
+
+    refs = {}
+    for model in (
+        "eprop_iaf",
+        "eprop_iaf_adapt",
+        "eprop_iaf_psc_delta",
+        "eprop_iaf_psc_delta_adapt",
+    ):
+        tut = current_sine_waves(model, iterations=2)
+        ref = run_nest_current(tut)
+        seen = {k: ref[f"w_{k}"] for k in ("in", "rec", "out")}
+        refs[model] = test.tutorial_summary(tut, ref["loss"], seen)
+    return refs
+
+
 def main() -> None:
     test = _test_module()
     refs = {name: run_nest(test.build_case(name), test.summarise) for name in test.CASES}
     print("# printed by `python scripts/nest_current_refs.py` (NEST 3.10.0)")
     print("REFERENCES = " + pprint.pformat(refs, width=99, sort_dicts=False))
+    print()
+    print("# printed by `python scripts/nest_current_refs.py` (NEST 3.10.0)")
+    print(
+        "TUTORIAL_REFERENCES = "
+        + pprint.pformat(tutorial_references(test), width=99, sort_dicts=False)
+    )
 
 
 if __name__ == "__main__":

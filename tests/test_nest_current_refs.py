@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from eprop_jax.nest.current import current_config_from_nest, simulate_current
+from eprop_jax.nest.current_tutorials import current_sine_waves, run_current_tutorial
 
 N_IN, N_REC, N_OUT = 4, 6, 2
 
@@ -113,10 +114,23 @@ def build_case(name: str) -> dict:
     }
 
 
+def weight_summary(initial: dict, seen: dict) -> dict:
+    """Per projection: the sum of the weight changes, of their absolute values and the three
+    weights that start largest (``seen``: what ``GetConnections`` shows)."""
+    out = {}
+    for k, w in seen.items():
+        w = np.asarray(w)
+        dw = w - np.asarray(initial[k], np.float64)
+        picks = np.argsort(-np.abs(initial[k]), axis=None, kind="stable")[:3]
+        out[f"dw_{k}"] = float(np.sum(dw))
+        out[f"abs_dw_{k}"] = float(np.sum(np.abs(dw)))
+        out[f"w_{k}"] = [float(v) for v in w.ravel()[picks]]
+    return out
+
+
 def summarise(case: dict, readout, v_m, psi, weights_seen) -> dict:
     """What REFERENCES holds for a run (NEST's or ours): readout sums, the sums of all ``V_m``
-    (absolute) and surrogate gradients, a stretch of neuron 0's, and per projection the sum of the weight
-    changes, of their absolute values and the three weights that start largest."""
+    (absolute) and surrogate gradients, a stretch of neuron 0's, and :func:`weight_summary`."""
     readout = np.asarray(readout)
     out = {
         "readout_sum": float(np.sum(readout)),
@@ -126,13 +140,7 @@ def summarise(case: dict, readout, v_m, psi, weights_seen) -> dict:
         "v_m_0": [float(v) for v in np.asarray(v_m)[40:70, 0]],
         "psi_0": [float(v) for v in np.asarray(psi)[40:70, 0]],
     }
-    for k, w in weights_seen.items():
-        dw = np.asarray(w) - case["weights"][k]
-        out[f"dw_{k}"] = float(np.sum(dw))
-        out[f"abs_dw_{k}"] = float(np.sum(np.abs(dw)))
-        picks = np.argsort(-np.abs(case["weights"][k]), axis=None, kind="stable")[:3]
-        out[f"w_{k}"] = [float(v) for v in np.asarray(w).ravel()[picks]]
-    return out
+    return {**out, **weight_summary(case["weights"], weights_seen)}
 
 
 def run_ours(case: dict) -> dict:
@@ -729,4 +737,76 @@ def test_small_networks_match_nest(name):
     ref = REFERENCES[name]
     assert set(ours) == set(ref)
     for key, value in ref.items():
+        np.testing.assert_allclose(ours[key], value, rtol=1e-11, atol=1e-13, err_msg=key)
+
+
+def tutorial_summary(tut, loss, weights_seen: dict) -> dict:
+    """What TUTORIAL_REFERENCES holds: the losses and :func:`weight_summary`."""
+    initial = {"in": tut.w_in, "rec": tut.w_rec, "out": tut.w_out}
+    return {"loss": [float(v) for v in loss], **weight_summary(initial, weights_seen)}
+
+
+# printed by `python scripts/nest_current_refs.py` (NEST 3.10.0)
+TUTORIAL_REFERENCES = {
+    "eprop_iaf": {
+        "loss": [107.73732072362752, 106.42253313316886],
+        "dw_in": -0.09380728348180455,
+        "abs_dw_in": 0.11410033492800806,
+        "w_in": [0.01205157194907127, 0.011875740289248947, 0.011219955775167082],
+        "dw_rec": -0.05549375524312011,
+        "abs_dw_rec": 0.06819026016247651,
+        "w_rec": [0.01246960524437234, 0.011501535120624498, 0.010685392909549155],
+        "dw_out": 0.0032790483236965462,
+        "abs_dw_out": 0.00330753604979513,
+        "w_out": [0.010126768486511105, -0.008307513335229263, 0.008019873472920432],
+    },
+    "eprop_iaf_adapt": {
+        "loss": [245.3575336632606, 85.75944869998479],
+        "dw_in": 0.0010949306625327752,
+        "abs_dw_in": 0.020016809424197417,
+        "w_in": [0.40268489718437195, 0.3958620401791996, 0.37403379618137844],
+        "dw_rec": 0.008425341157161842,
+        "abs_dw_rec": 0.18425251518650632,
+        "w_rec": [0.4168117642402649, 0.3834381103515625, 0.35606124997138977],
+        "dw_out": -0.07088595947407765,
+        "abs_dw_out": 0.07094553936327196,
+        "w_out": [0.008637224595680582, -0.009453170692569582, 0.006535059052528724],
+    },
+    "eprop_iaf_psc_delta": {
+        "loss": [102.76578496878753, 100.93312623942623],
+        "dw_in": -0.1351359460577945,
+        "abs_dw_in": 1.922698692345127,
+        "w_in": [0.402517564244018, 0.3958602845668793, 0.374024897813797],
+        "dw_rec": -0.09342137509418919,
+        "abs_dw_rec": 1.3910842812395243,
+        "w_rec": [0.4164937018055093, 0.3834290090314772, 0.35620849036421914],
+        "dw_out": 0.0034432253148819238,
+        "abs_dw_out": 0.0034547463501778137,
+        "w_out": [0.010113339195632327, -0.008305296342789762, 0.00802145360610508],
+    },
+    "eprop_iaf_psc_delta_adapt": {
+        "loss": [108.93376904778609, 107.75535237951335],
+        "dw_in": -0.21442723978224926,
+        "abs_dw_in": 1.5412688067490694,
+        "w_in": [0.40224002875281817, 0.3958602845668793, 0.374024897813797],
+        "dw_rec": -0.09942008677034525,
+        "abs_dw_rec": 0.7569708023161406,
+        "w_rec": [0.41678594021221, 0.38343818559629744, 0.3561391562119647],
+        "dw_out": 0.0028777869141161766,
+        "abs_dw_out": 0.0028787875906450123,
+        "w_out": [0.01010072470457707, -0.008308100902849743, 0.007980172633634344],
+    },
+}
+
+
+@pytest.mark.parametrize("model", list(TUTORIAL_REFERENCES))
+def test_tutorial_per_spike_weights_match_nest(model):
+    """NEST 3.10's sine-waves tutorial (gradient descent once per spike, forced final update),
+    two iterations: single final weights and sum |dw| as well as the losses."""
+    tut = current_sine_waves(model, iterations=2)
+    assert tut.optimizer["optimize_each_step"] is False
+    result = run_current_tutorial(tut)
+    seen = {k[2:]: w for k, w in result["weights"].items()}
+    ours = tutorial_summary(tut, result["loss"], seen)
+    for key, value in TUTORIAL_REFERENCES[model].items():
         np.testing.assert_allclose(ours[key], value, rtol=1e-11, atol=1e-13, err_msg=key)

@@ -117,8 +117,12 @@ def _nest(args) -> int:
             bar.close()
     print(
         f"done: {summary['iterations']} iterations in NEST mode, "
-        f"{summary['seconds_per_iteration']:.3f} s/iteration; "
-        f"final loss {summary['final_loss']:.6g}"
+        + (
+            "time per iteration unknown (one iteration includes compiling); "
+            if summary["seconds_per_iteration"] is None
+            else f"{summary['seconds_per_iteration']:.3f} s/iteration; "
+        )
+        + f"final loss {summary['final_loss']:.6g}"
     )
     if not args.no_plots:
         from ..plotting import plot_run

@@ -76,10 +76,8 @@ def train_nest_tutorial(
         TrainingDiverged: the loss or the final weights are NaN/inf (``weights_final.npz`` is
             then not written).
     """
-    import json
 
-    from .. import rundir
-    from ..train import TrainingDiverged, check_x64
+    from ..train import check_x64
 
     api = "train_nest_tutorial"
     if dtype not in ("float32", "float64"):
@@ -106,48 +104,25 @@ def train_nest_tutorial(
     )
     net, config = tutorial_network(tut)
     weights = nest_weights(tut.w_in, tut.w_rec, tut.w_out, tut.feedback, dtype=jnp.dtype(dtype))
-    run = None
-    if out_dir is not None:
-        record = {
-            "task": tut.task,
-            "iterations": iterations,
-            "batch_size": tut.inputs.shape[1],
-            "seed": seed,
-            "dtype": dtype,
-            "validate_every": validate_every,
-            "test_iterations": test_iterations,
-            "kernel": tut.kernel,
-            "readout": tut.readout,
-            "populations": [[m, n, p] for m, n, p in tut.populations],
-            "synapse": tut.synapse,
-        }
-        record = json.loads(json.dumps(record, default=_json_default))
-        run = rundir.open_run(out_dir, "nest", record, overwrite=overwrite, api=api)
-    try:
-        if run is not None:
-            run.write_config(record)
-            run.save_npz("weights_initial.npz", _weight_arrays(weights))
-            run.start_metrics([])
+    record = {
+        "task": tut.task,
+        "iterations": iterations,
+        "batch_size": tut.inputs.shape[1],
+        "seed": seed,
+        "dtype": dtype,
+        "validate_every": validate_every,
+        "test_iterations": test_iterations,
+        "kernel": tut.kernel,
+        "readout": tut.readout,
+        "populations": [[m, n, p] for m, n, p in tut.populations],
+        "synapse": tut.synapse,
+    }
 
-        def on_iteration(iteration: int, loss: float) -> None:
-            if run is not None:
-                run.append_metrics(
-                    [{"iteration": iteration + 1, "phase": tut.phases[iteration], "loss": loss}]
-                )
-            if callback is not None:
-                callback(iteration, loss)
-
+    def train(on_iteration):
         result = nest_train(
             net, config, weights, tut.inputs, tut.targets, etas=tut.etas, callback=on_iteration
         )
         losses = np.asarray(result.loss)
-        if not np.all(np.isfinite(losses)) or rundir.non_finite(_weight_arrays(result.weights)):
-            bad = np.flatnonzero(~np.isfinite(losses))
-            at = f" at iteration {int(bad[0]) + 1}" if bad.size else ""
-            raise TrainingDiverged(
-                f"`{api}`: the loss or the weights became NaN/inf{at}; "
-                "weights_final.npz was not written."
-            )
         summary = {
             "task": tut.task,
             "iterations": iterations,
@@ -160,8 +135,61 @@ def train_nest_tutorial(
             "seconds_per_iteration": result.seconds / max(len(tut.phases) - 1, 1),
             "compile_seconds": result.compile_seconds,
         }
+        return losses, _weight_arrays(result.weights), summary
+
+    return _with_run_folder(
+        api,
+        out_dir,
+        record,
+        overwrite,
+        _weight_arrays(weights),
+        lambda iteration: tut.phases[iteration],
+        callback,
+        train,
+    )
+
+
+def _with_run_folder(api, out_dir, record, overwrite, initial, phase, callback, train) -> dict:
+    """The run-folder part shared by both tutorial drivers (:mod:`eprop_jax.rundir`).
+
+    Opens ``out_dir`` (if not ``None``) as a ``"nest"`` run with ``record`` as its config,
+    saves ``initial`` as ``weights_initial.npz``, appends ``{"iteration", "phase", "loss"}``
+    to the metrics after each iteration (``phase(iteration)``) and calls ``callback``; then
+    ``losses, final, summary = train(on_iteration)``, refuses NaN/inf (``TrainingDiverged``,
+    ``weights_final.npz`` not written), saves ``final`` and ``summary.json``. Returns ``summary``.
+    """
+    import json
+
+    from .. import rundir
+    from ..train import TrainingDiverged
+
+    run = None
+    if out_dir is not None:
+        record = json.loads(json.dumps(record, default=_json_default))
+        run = rundir.open_run(out_dir, "nest", record, overwrite=overwrite, api=api)
+    try:
         if run is not None:
-            run.save_npz("weights_final.npz", _weight_arrays(result.weights))
+            run.write_config(record)
+            run.save_npz("weights_initial.npz", {k: np.asarray(v) for k, v in initial.items()})
+            run.start_metrics([])
+
+        def on_iteration(iteration: int, loss: float) -> None:
+            if run is not None:
+                row = {"iteration": iteration + 1, "phase": phase(iteration), "loss": loss}
+                run.append_metrics([row])
+            if callback is not None:
+                callback(iteration, loss)
+
+        losses, final, summary = train(on_iteration)
+        if not np.all(np.isfinite(losses)) or rundir.non_finite(final):
+            bad = np.flatnonzero(~np.isfinite(losses))
+            at = f" at iteration {int(bad[0]) + 1}" if bad.size else ""
+            raise TrainingDiverged(
+                f"`{api}`: the loss or the weights became NaN/inf{at}; "
+                "weights_final.npz was not written."
+            )
+        if run is not None:
+            run.save_npz("weights_final.npz", final)
             run.write_json("summary.json", summary)
         return summary
     finally:
@@ -184,12 +212,6 @@ def _weight_arrays(weights: Weights) -> dict:
         "w_out": np.asarray(weights.w_out),
         "feedback": np.asarray(weights.b_fb),
     }
-
-
-def _save_weights(path, weights: Weights) -> None:
-    from ..rundir import save_npz
-
-    save_npz(path, _weight_arrays(weights))
 
 
 def train_current_tutorial(
@@ -230,10 +252,8 @@ def train_current_tutorial(
         ValueError: bad arguments, x64 off, ``resume``, or a folder that cannot be used.
         TrainingDiverged: the loss or the final weights are NaN/inf.
     """
-    import json
 
-    from .. import rundir
-    from ..train import TrainingDiverged, check_x64
+    from ..train import check_x64
     from .current_tutorials import current_sine_waves, run_current_tutorial
 
     api = "train_current_tutorial"
@@ -249,44 +269,22 @@ def train_current_tutorial(
     tut = current_sine_waves(model, iterations, seed)
     feedback = np.asarray(tut.feedback)
     initial = {"w_in": tut.w_in, "w_rec": tut.w_rec, "w_out": tut.w_out, "feedback": feedback}
-    run = None
-    if out_dir is not None:
-        record = {
-            "task": "sine_waves",
-            "model": model,
-            "setup": tut.setup,
-            "iterations": iterations,
-            "batch_size": 1,
-            "seed": seed,
-            "dtype": "float64",
-            "params_rec": tut.params_rec,
-            "params_out": tut.params_out,
-            "optimizer": tut.optimizer,
-        }
-        record = json.loads(json.dumps(record, default=_json_default))
-        run = rundir.open_run(out_dir, "nest", record, overwrite=overwrite, api=api)
-    try:
-        if run is not None:
-            run.write_config(record)
-            run.save_npz("weights_initial.npz", {k: np.asarray(v) for k, v in initial.items()})
-            run.start_metrics([])
+    record = {
+        "task": "sine_waves",
+        "model": model,
+        "setup": tut.setup,
+        "iterations": iterations,
+        "batch_size": 1,
+        "seed": seed,
+        "dtype": "float64",
+        "params_rec": tut.params_rec,
+        "params_out": tut.params_out,
+        "optimizer": tut.optimizer,
+    }
 
-        def on_iteration(iteration: int, loss: float) -> None:
-            if run is not None:
-                run.append_metrics([{"iteration": iteration + 1, "phase": "train", "loss": loss}])
-            if callback is not None:
-                callback(iteration, loss)
-
+    def train(on_iteration):
         result = run_current_tutorial(tut, callback=on_iteration)
         losses = np.asarray(result["loss"])
-        final = {**result["weights"], "feedback": feedback}
-        if not np.all(np.isfinite(losses)) or rundir.non_finite(final):
-            bad = np.flatnonzero(~np.isfinite(losses))
-            at = f" at iteration {int(bad[0]) + 1}" if bad.size else ""
-            raise TrainingDiverged(
-                f"`{api}`: the loss or the weights became NaN/inf{at}; "
-                "weights_final.npz was not written."
-            )
         summary = {
             "task": "sine_waves",
             "model": model,
@@ -300,10 +298,8 @@ def train_current_tutorial(
             "seconds_per_iteration": result["seconds_per_iteration"],
             "compile_seconds": result["compile_seconds"],
         }
-        if run is not None:
-            run.save_npz("weights_final.npz", final)
-            run.write_json("summary.json", summary)
-        return summary
-    finally:
-        if run is not None:
-            run.close()
+        return losses, {**result["weights"], "feedback": feedback}, summary
+
+    return _with_run_folder(
+        api, out_dir, record, overwrite, initial, lambda iteration: "train", callback, train
+    )
