@@ -364,3 +364,13 @@ def test_simulate_current_refuses_float32():
         pytest.raises(ValueError, match=r"^`simulate_current`: dtype='float64' needs JAX's x64"),
     ):
         simulate_current(config, **_tiny_run_args())
+
+
+def test_tutorial_with_adam_is_refused_up_front():
+    """The tutorial optimises per spike, modelled for gradient descent only: refused by the
+    recipe, not later by the parameter import."""
+    with pytest.raises(ValueError, match=r"^`current_sine_waves`: optimizer='adam' with setup"):
+        current_sine_waves("eprop_iaf", iterations=1, optimizer="adam")
+    assert current_sine_waves("eprop_iaf", 1, setup="testsuite", optimizer="adam").optimizer[
+        "type"
+    ] == ("adam")

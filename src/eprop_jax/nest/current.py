@@ -6,7 +6,19 @@ optimiser only when its presynaptic neuron spikes, over the target's history sin
 spike. This module runs the same arithmetic densely, one ``lax.scan`` step per NEST time step
 :math:`t`, with the gradient bookkeeping of history entry :math:`t - 2` done in step :math:`t`
 (exactly what a synapse transmitting a spike at step :math:`t` has done in NEST), so every
-floating-point operation, and its order, is NEST's.
+floating-point operation, and its order, is NEST's. The parameter import (NEST's dictionaries
+-> :class:`CurrentConfig`) is :mod:`eprop_jax.nest.current_params`.
+
+**Why a simulator of its own, not models behind** :mod:`eprop_jax.models.base`: that seam's
+models give one pure neuron step and an eligibility rule that the engines combine into
+gradients over a whole sequence, applied afterwards. NEST's current models learn inside the
+run: each synapse keeps its own lazily updated traces, optimiser state and visible weight, the
+optimiser runs between time steps, a spike is sent with the weight of two steps before, and the
+rounding of every product and the order of every sum follow NEST's event delivery. That needs a
+step that owns all per-synapse state and NEST's event order, which the seam's step does not
+have. The neuron equations are the same as those of ``models/`` (``alif``, ``psc_delta``) in
+structure, but NEST's exact operation order (no :math:`1 - \alpha` factor, rounding before
+every sum) is spelled out here rather than shared.
 
 **Recurrent neurons** (voltages relative to :math:`E_L`, as NEST stores them; :math:`\alpha = e^{-dt/\tau_m}`,
 :math:`\rho = e^{-dt/\tau_a}`, refractory counter :math:`r`, :math:`R = t_{ref}/dt`):
@@ -22,7 +34,9 @@ floating-point operation, and its order, is NEST's.
   adaptation increment of a spike followed by a refractory step); :math:`\psi_t` as above with
   the new :math:`r`; spike :math:`z_t = [v_t \ge A_t]`, then :math:`v_t = V_{reset}`, :math:`r = R`.
 - online rate regularisation: :math:`\bar f_t = \kappa_{reg} \bar f_{t-1} + (1 - \kappa_{reg})
-  z_t / dt`, :math:`\mathrm{reg}_t = c_{reg} (\bar f_t - f^* dt)` (:math:`f^*` in spikes/ms).
+  z_t / dt`, :math:`\mathrm{reg}_t = c_{reg} (\bar f_t - f^* dt)` (:math:`f^*` in spikes/ms;
+  the division is rounded after the product, :math:`((1 - \kappa_{reg}) z_t) / dt`: tested
+  against NEST at ``resolution`` 0.5 ms, where either order is exact).
 
 :math:`S_t` holds the spikes emitted at step :math:`t - 1` (all delays are one step):
 :math:`S_t = W^{in} x_{t-1} + W^{rec} z_{t-1}`.
@@ -57,8 +71,14 @@ with :func:`math.pow`, bit for bit).
 
 **Optimiser** (NEST's ``WeightOptimizer``, one per synapse): ``optimize_each_step=True`` calls it
 for every integrated entry :math:`t` with index :math:`t + 1` and gradient :math:`g_t`;
-``False`` calls it once per presynaptic spike at step :math:`t_s` with index :math:`t_s` and the
-sum of the :math:`g_t` since the previous spike. A call adds the gradient to the synapse's sum
+``False`` calls it once per presynaptic spike with the sum of the :math:`g_t` since the previous
+spike. NEST's index of that call is ``t_compute_until`` :math:`= \min(t_{prev} + c,
+t_{spike})`; this module passes the spike's step :math:`t_s` instead. The two agree in what
+matters: the only per-spike optimiser modelled is gradient descent with ``batch_size`` 1,
+where a call steps whenever its index exceeds the previous call's, and both indices grow
+strictly from spike to spike (:math:`t_{prev} + c > t_{prev}` as :math:`c \ge 2`); a first spike
+at step 0 (index 0, no step) is the one case not covered by the tests against NEST's per-spike
+runs (``tests/test_nest_current_refs.py``). A call adds the gradient to the synapse's sum
 :math:`G`; if its step counter :math:`k` is below :math:`K = 1 + \mathrm{index} \div B`, then
 :math:`G \leftarrow G / B` and gradient descent :math:`W \mathrel{-}= \eta G` or Adam, stepped from
 :math:`k` to :math:`K - 1` (the first step gets :math:`G`, catch-up steps after a gap get 0; the
@@ -87,7 +107,7 @@ in the last bit.
 
 Deliberate limits (refused when set): one-step delays only (NEST's ``eprop_synapse`` allows
 no other), no current input (``I_e``, ``CurrentEvent``), no finite ``V_min``,
-``with_refr_input = False``, a cutoff of at least 2 steps, one learning rate for the whole run
+``refractory_input = False``, a cutoff of at least 2 steps, one learning rate for the whole run
 (``eta`` changed between phases is not modelled), per-spike optimisation only with gradient
 descent and ``batch_size`` 1.
 """
@@ -281,7 +301,7 @@ class CurrentRun(NamedTuple):
     readout: jax.Array  # (T, n_out), y_t * window_t (NEST's recorded readout_signal)
     target: jax.Array  # (T, n_out), y*_t * window_t (recorded target_signal)
     v_out: jax.Array  # (T, n_out), the readout signal v_t + E_L without the window
-    v_rec: jax.Array | None  # (T, n_rec), after the spike reset (if record_neurons)
+    v_rec: jax.Array | None  # (T, n_rec), relative to E_L (NEST's V_m - E_L), after the reset
     surrogate: jax.Array | None  # (T, n_rec) (if record_neurons)
     spikes: jax.Array | None  # (T, n_rec) (if record_neurons)
     weights: dict  # final live weights {"in", "rec", "out"}

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from .params import _OPTIMIZER_DEFAULTS as _BSSHSLM_OPTIMIZER_DEFAULTS
 from .params import NEST_SURROGATES, _check_keys, _err, _flag, _number
 
 CURRENT_MODELS = (
@@ -115,17 +116,8 @@ _READOUT_DEFAULTS = {
     "tau_m": 10.0,
     "eprop_isi_trace_cutoff": math.inf,
 }
-_OPTIMIZER_DEFAULTS = {
-    "type": "gradient_descent",
-    "batch_size": 1,
-    "eta": 1e-4,
-    "beta_1": 0.9,
-    "beta_2": 0.999,
-    "epsilon": 1e-7,
-    "Wmin": -100.0,
-    "Wmax": 100.0,
-    "optimize_each_step": True,
-}
+# the bsshslm_2020 synapse's optimizer defaults, plus the current synapse's per-step switch
+_OPTIMIZER_DEFAULTS = {**_BSSHSLM_OPTIMIZER_DEFAULTS, "optimize_each_step": True}
 _STRINGS = {"surrogate_gradient_function", "type"}
 _FLAGS = {"refractory_input", "optimize_each_step"}
 
