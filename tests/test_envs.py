@@ -1,0 +1,125 @@
+"""Environments for reward-based e-prop: the pure-function interface, the delayed-reward decision
+task, the batched rollout, and CartPole through the Gymnasium adapter (a smoke test)."""
+
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import eprop_jax as ej
+from eprop_jax import envs
+from eprop_jax import reward as rw
+from eprop_jax.reward_train import iterations_to_criterion, make_reward_step
+
+from helpers import rel_err
+
+
+def small_decision_env():
+    return envs.delayed_decision(
+        n_cues=1, cue_duration=5.0, cue_silence=2.0, delay=3.0, recall_duration=4.0, n_per_group=2
+    )
+
+
+def test_delayed_decision_rewards_only_correct_recall_actions(getkey):
+    env = small_decision_env()
+    assert (env.n_obs, env.n_actions, env.n_steps, env.success_return) == (8, 2, 14, 2.0)
+    state, obs = env.reset(getkey())
+    assert obs.shape == (8,)
+    label = int(state.label)
+    rewards, dones = [], []
+    for t in range(env.n_steps):
+        action = label if t % 2 == 0 else 1 - label
+        state, obs, reward, done = env.step(state, jnp.int32(action), getkey())
+        rewards.append(float(reward))
+        dones.append(bool(done))
+    assert rewards == [0.0] * 10 + [1.0, 0.0, 1.0, 0.0]
+    assert dones == [False] * 13 + [True]
+    # the trial's cue group (left 0:2, right 2:4) matches its label; recall group fires only late
+    cue_spikes = state.inputs[:, 2 * label : 2 * label + 2].sum()
+    assert float(state.inputs[:10, 4:6].sum()) == 0.0
+    del cue_spikes
+
+
+def test_rollout_shapes_mask_and_the_rule_on_it(getkey):
+    env = small_decision_env()
+    net = ej.network(env.n_obs, 8, 3, n_alif=4)
+    weights = ej.init_weights(net, getkey(), dtype=jnp.float64, input_gain=3.0)
+    episode, trace = jax.jit(lambda w, k: envs.rollout(net, w, env, k, 5))(weights, getkey())
+    assert episode.inputs.shape == (14, 5, 8) and episode.actions.dtype == jnp.int32
+    assert trace.y.shape == (14, 5, 3) and trace.z.shape == (14, 5, 8)
+    np.testing.assert_array_equal(episode.mask, np.ones((14, 5)))
+    assert np.all(np.asarray(episode.rewards[:10]) == 0.0)
+    # the recorded readouts are those of simulate on the recorded observations
+    assert rel_err(ej.simulate(net, weights, episode.inputs).y, trace.y) < 1e-12
+    config = rw.actor_critic(2, gamma=0.5)
+    online = rw.reward_eprop_online(net, weights, episode, config=config, feedback="random")
+    factored = rw.reward_eprop_factored(net, weights, episode, config=config, feedback="random")
+    for a, b in zip(online[0], factored[0], strict=True):
+        assert rel_err(a, b) < 1e-10
+    with pytest.raises(ValueError, match=re.escape("needs a network with n_in = 8 and n_out")):
+        envs.rollout(
+            ej.network(8, 8, 2), ej.init_weights(ej.network(8, 8, 2), getkey()), env, getkey(), 2
+        )
+
+
+def test_train_step_compiles_once_and_moves_the_weights(getkey):
+    env = small_decision_env()
+    net = ej.network(env.n_obs, 8, 3, n_alif=4)
+    weights = ej.init_weights(net, getkey(), input_gain=3.0)
+    optimizer = optax.adam(1e-2)
+    step = make_reward_step(net, env, rw.actor_critic(2), optimizer, n_batch=4)
+    opt_state = optimizer.init(weights)
+    with jax.numpy_dtype_promotion("standard"):  # optax's Adam mixes Python floats and int32
+        new, opt_state, out = step(weights, opt_state, getkey())
+        new, opt_state, out = step(new, opt_state, getkey())
+    assert step._cache_size() == 1
+    assert all(bool(jnp.all(jnp.isfinite(w))) for w in new)
+    assert float(jnp.max(jnp.abs(new.w_out - weights.w_out))) > 0
+    assert out.aux.episode_return.shape == (4,)
+
+
+def test_iterations_to_criterion_counts_successive_episodes():
+    correct = np.r_[np.zeros(50), np.ones(95), np.zeros(5), np.ones(100)]
+    # episodes 50..149 hold 95 correct: met after 150 episodes = iteration 3 with 64 per batch
+    assert iterations_to_criterion(correct, 64, window=100, fraction=0.95) == 3
+    assert iterations_to_criterion(np.zeros(300), 64) is None
+    assert iterations_to_criterion(np.ones(50), 64) is None
+
+
+def test_cartpole_through_the_gymnasium_adapter(getkey):
+    gymnasium = pytest.importorskip("gymnasium")
+    from eprop_jax.envs.gym_adapter import gym_rollout
+
+    gym_envs = [gymnasium.make("CartPole-v1") for _ in range(3)]
+    net = ej.network(4, 16, 3, n_alif=8)
+    weights = ej.init_weights(net, getkey(), dtype=jnp.float64, input_gain=3.0)
+    key = getkey()
+    episode, trace = gym_rollout(net, weights, gym_envs, key, max_steps=40)
+    assert episode.inputs.shape == (40, 3, 4) and trace.y.shape == (40, 3, 3)
+    mask = np.asarray(episode.mask)
+    lengths = mask.sum(0)
+    assert np.all(lengths >= 1) and np.all(np.diff(mask, axis=0) <= 0)  # alive, then dead
+    # CartPole pays 1 per step survived: the return is the episode length
+    np.testing.assert_array_equal(np.asarray(episode.rewards).sum(0), lengths)
+    assert rel_err(ej.simulate(net, weights, episode.inputs).y, trace.y) < 1e-12
+    config = rw.actor_critic(2, gamma=0.9)
+    grads, aux = rw.reward_eprop_online(net, weights, episode, config=config)
+    reference, _ = rw.reward_eprop_factored(net, weights, episode, config=config)
+    assert all(bool(jnp.all(jnp.isfinite(g))) for g in grads)
+    for a, b in zip(grads, reference, strict=True):
+        assert rel_err(a, b) < 1e-10
+    np.testing.assert_array_equal(aux.episode_return, lengths)
+    # the same seed replays the same episodes
+    again, _ = gym_rollout(net, weights, gym_envs, key, max_steps=40)
+    np.testing.assert_array_equal(again.actions, episode.actions)
+    with pytest.raises(ValueError, match=re.escape("needs a network with n_in = 4 and n_out")):
+        gym_rollout(
+            ej.network(4, 8, 2),
+            ej.init_weights(ej.network(4, 8, 2), key),
+            gym_envs,
+            key,
+            max_steps=5,
+        )
