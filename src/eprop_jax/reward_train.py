@@ -132,6 +132,7 @@ def train_reward_seeds(
     iterations: int,
     n_batch: int,
     learning_rate: float = 5e-3,
+    lr_decay: float = 1.0,
     feedback: str = "random",
     regularization: RateRegularization | None = None,
     implementation: str = "factored",
@@ -140,6 +141,8 @@ def train_reward_seeds(
 ) -> dict:
     """Train one agent per seed, all seeds vmapped in one compiled step.
 
+    Adam's learning rate is multiplied by ``lr_decay`` every 100 iterations.
+
     Returns:
         ``{"correct": (n_seeds, iterations, n_batch) bool array, "return": (n_seeds,
         iterations) mean returns, "seconds_per_iteration": float, "weights": final Weights
@@ -147,8 +150,10 @@ def train_reward_seeds(
     """
     api = "train_reward_seeds"
     check_positive(api, "learning_rate", learning_rate)
+    check_positive(api, "lr_decay", lr_decay)
     success_return = env.success_return if env.success_return is not None else np.inf
-    optimizer = optax.adam(learning_rate)
+    schedule = optax.exponential_decay(learning_rate, 100, lr_decay, staircase=True)
+    optimizer = optax.adam(schedule)
     step = make_reward_step(
         net,
         env,

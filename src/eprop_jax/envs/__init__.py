@@ -11,6 +11,7 @@ name                    environment
 ======================  ==============================================================
 ``delayed_decision``    evidence-accumulation cues, then a left/right choice in the
                         recall window, rewarded only there (``delayed_decision.py``)
+``dnms``                delayed non-match-to-sample, Miconi's trial structure (``dnms.py``)
 ======================  ==============================================================
 """
 
@@ -20,3 +21,4 @@ from .base import RolloutTrace as RolloutTrace
 from .base import get_env as get_env
 from .base import rollout as rollout
 from .delayed_decision import delayed_decision as delayed_decision
+from .dnms import dnms as dnms
