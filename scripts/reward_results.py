@@ -15,7 +15,7 @@ seed, compilation excluded).
 Usage::
 
     python scripts/reward_results.py                 # 5 seeds, the defaults below
-    python scripts/reward_results.py --env dnms --iterations 300
+    python scripts/reward_results.py --env dnms --batch-size 16 --iterations 600 --lr-decay 1
     python scripts/reward_results.py --seeds 2 --iterations 50 --feedback random
 """
 
@@ -32,15 +32,9 @@ import numpy as np
 import eprop_jax as ej
 from eprop_jax import envs
 from eprop_jax.reward import actor_critic
-from eprop_jax.reward_train import iterations_to_criterion, train_reward_seeds
+from eprop_jax.reward_train import RewardConfig, iterations_to_criterion, train_reward_seeds
 
-ENV_OPTIONS = {
-    "n_cues": 3,
-    "cue_duration": 50.0,
-    "cue_silence": 25.0,
-    "delay": 100.0,
-    "recall_duration": 100.0,
-}
+ENV_OPTIONS = RewardConfig().env_options  # the delayed-decision trial of `eprop-jax reward`
 
 
 def progress(iteration: int, metrics: dict) -> None:
@@ -53,12 +47,12 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--env", choices=("delayed_decision", "dnms"), default="delayed_decision")
     p.add_argument("--seeds", type=int, default=5)
-    p.add_argument("--iterations", type=int, default=600)
+    p.add_argument("--iterations", type=int, default=800)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--n-rec", type=int, default=100)
     p.add_argument("--n-alif", type=int, default=50)
     p.add_argument("--learning-rate", type=float, default=1e-2)
-    p.add_argument("--lr-decay", type=float, default=1.0, help="factor every 100 iterations")
+    p.add_argument("--lr-decay", type=float, default=0.8, help="factor every 100 iterations")
     p.add_argument("--gamma", type=float, default=0.0)
     p.add_argument("--c-value", type=float, default=0.1)
     p.add_argument("--c-entropy", type=float, default=0.02)

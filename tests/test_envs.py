@@ -14,8 +14,6 @@ from eprop_jax import envs
 from eprop_jax import reward as rw
 from eprop_jax.reward_train import iterations_to_criterion, make_reward_step
 
-from helpers import rel_err
-
 
 def small_decision_env():
     return envs.delayed_decision(
@@ -87,7 +85,6 @@ def test_cartpole_through_the_gymnasium_adapter(getkey):
     assert np.all(lengths >= 1) and np.all(np.diff(mask, axis=0) <= 0)  # alive, then dead
     # CartPole pays 1 per step survived: the return is the episode length
     np.testing.assert_array_equal(np.asarray(episode.rewards).sum(0), lengths)
-    assert rel_err(ej.simulate(net, weights, episode.inputs).y, trace.y) < 1e-12
     config = rw.actor_critic(2, gamma=0.9)
     grads, aux = rw.reward_eprop_online(net, weights, episode, config=config)
     assert all(bool(jnp.all(jnp.isfinite(g))) for g in grads)

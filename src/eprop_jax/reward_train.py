@@ -204,22 +204,31 @@ class RewardConfig:
     """Everything a reward-based e-prop run needs (what ``config.json`` records).
 
     The defaults train the delayed-reward decision task (``envs/delayed_decision.py``) with 3
-    cues and a 100 ms delay, the settings of ``scripts/reward_results.py``.
+    short cues and a 100 ms delay: the settings of ``scripts/reward_results.py``.
     """
 
     env: str = "delayed_decision"
-    env_options: dict = dataclasses.field(default_factory=lambda: {"n_cues": 3, "delay": 100.0})
+    env_options: dict = dataclasses.field(
+        default_factory=lambda: {
+            "n_cues": 3,
+            "cue_duration": 50.0,
+            "cue_silence": 25.0,
+            "delay": 100.0,
+            "recall_duration": 100.0,
+        }
+    )
     n_rec: int = 100
     n_alif: int = 50
-    iterations: int = 500
+    iterations: int = 800
     batch_size: int = 64
     learning_rate: float = 1e-2
+    lr_decay: float = 0.8  # factor on the learning rate every 100 iterations
     gamma: float = 0.0
     c_value: float = 0.1
-    c_entropy: float = 0.0
+    c_entropy: float = 0.02
     c_reg: float = 0.1
     f_target: float = 10.0
-    feedback: str = "random"
+    feedback: str = "symmetric"
     feedback_std: float | None = 1.0
     implementation: str = "factored"
     seed: int = 0
@@ -246,6 +255,7 @@ def check_reward_config(api: str, config: RewardConfig) -> None:
             f"`{api}`: seed must be an integer in [0, 2**32 - 1]; got {config.seed!r}."
         )
     check_positive(api, "learning_rate", config.learning_rate)
+    check_positive(api, "lr_decay", config.lr_decay)
     check_choice(api, "implementation", config.implementation, tuple(ENGINES))
     resolve_feedback(config.feedback, api)
     rate_regularization(config.c_reg, config.f_target)
@@ -336,7 +346,10 @@ def train_reward(
             api=api,
         )
     try:
-        optimizer = optax.adam(config.learning_rate)
+        schedule = optax.exponential_decay(
+            config.learning_rate, 100, config.lr_decay, staircase=True
+        )
+        optimizer = optax.adam(schedule)
         step = make_reward_step(
             net,
             env,

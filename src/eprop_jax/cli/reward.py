@@ -57,6 +57,12 @@ def _add_reward_parser(sub) -> None:
     p.add_argument("--n-alif", type=_integer(0), default=d.n_alif)
     p.add_argument("--learning-rate", "--lr", type=_POSITIVE, default=d.learning_rate)
     p.add_argument(
+        "--lr-decay",
+        type=_number(0.0, 1.0),
+        default=d.lr_decay,
+        help=f"factor on the learning rate every 100 iterations (default: {d.lr_decay})",
+    )
+    p.add_argument(
         "--gamma",
         type=_number(0.0, 1.0, low_open=False),
         default=d.gamma,
@@ -96,6 +102,7 @@ def _reward(args: argparse.Namespace) -> int:
         iterations=args.iterations,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
+        lr_decay=args.lr_decay,
         gamma=args.gamma,
         c_value=args.c_value,
         c_entropy=args.c_entropy,
