@@ -46,6 +46,13 @@ def progress(iteration: int, metrics: dict) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--env", choices=("delayed_decision", "dnms"), default="delayed_decision")
+    p.add_argument(
+        "--env-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one option of the environment (a number), repeatable",
+    )
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--iterations", type=int, default=800)
     p.add_argument("--batch-size", type=int, default=64)
@@ -60,7 +67,10 @@ def main() -> None:
     p.add_argument("--feedback", default="symmetric")
     args = p.parse_args()
 
-    options = ENV_OPTIONS if args.env == "delayed_decision" else {}
+    options = dict(ENV_OPTIONS) if args.env == "delayed_decision" else {}
+    for item in args.env_option:
+        key, _, value = item.partition("=")
+        options[key] = json.loads(value)
     fraction = 0.9 if args.env == "delayed_decision" else 0.95
     env = envs.get_env(args.env, **options)
     net = ej.network(env.n_obs, args.n_rec, env.n_actions + 1, n_alif=args.n_alif)
@@ -93,7 +103,9 @@ def main() -> None:
             {
                 "task": {"env": args.env, **options, "n_steps": env.n_steps},
                 "network": {"n_in": net.n_in, "n_rec": args.n_rec, "n_alif": args.n_alif},
-                "settings": {k: v for k, v in vars(args).items() if k not in ("seeds", "env")},
+                "settings": {
+                    k: v for k, v in vars(args).items() if k not in ("seeds", "env", "env_option")
+                },
                 "seeds": seeds,
                 "criterion": f">= {fraction:.0%} correct choices over 100 successive episodes",
                 "iterations_to_criterion": reached,

@@ -36,17 +36,17 @@ add an entropy bonus and the firing-rate regulariser of ``losses.py``; the gradi
 
 .. math::
 
-    G_{ji} = \frac{1}{N} \sum_{t,b} \Big[ \delta_t\, \mathcal F_\gamma(L_j \bar e_{ji})_t
+    D_{ji} = \frac{1}{N} \sum_{t,b} \Big[ \delta_t\, \mathcal F_\gamma(L_j \bar e_{ji})_t
              + L^H_{t,j}\, \bar e_{t,ji} \Big] + r_j \sum_{t,b} e_{t,ji},
     \qquad L^H_t = B\, \frac{\partial(-c_H \mathcal H(\pi_t))}{\partial y_t}\, m_t
 
 and the readouts get the same expression with :math:`\bar e_{ji}` replaced by the filtered spikes
 :math:`\bar z_{t,j}` (and :math:`B` by the identity: their gradient is exact). The sign of
-:math:`c_V B^V` in :math:`L` follows from descending :math:`G`: :math:`\delta > 0` must raise
+:math:`c_V B^V` in :math:`L` follows from descending :math:`D`: :math:`\delta > 0` must raise
 :math:`V` and the taken action's probability.
 
 **The surrogate objective** it follows. Exchanging the sums,
-:math:`\sum_t \delta_t \mathcal F_\gamma(u)_t = \sum_t \Psi_t u_t`, so :math:`G` is, exactly, the
+:math:`\sum_t \delta_t \mathcal F_\gamma(u)_t = \sum_t \Psi_t u_t`, so :math:`D` is, exactly, the
 e-prop gradient (stop-gradient on :math:`z_{t-1}` in the recurrence and the reset, learning signal
 through :math:`B`; Supplementary Note 1) of
 
@@ -57,12 +57,13 @@ through :math:`B`; Supplementary Note 1) of
 
 (:math:`\mathrm{sg}` = stop-gradient; :math:`-\Psi_t V_t` has the gradient of
 :math:`\tfrac12 (G_t - V_t)^2`: Monte-Carlo value regression, TD(1) in its forward view.)
-Three computations of :math:`G`, equal to float rounding (``tests/test_reward.py``, 1e-10 in
+Three computations of :math:`D`, equal to float rounding (``tests/test_reward.py``, 1e-10 in
 float64):
 
 - :func:`reward_eprop_online`: the paper's form, forward in time: the carry holds
   :math:`\mathcal F_\gamma(L \bar e)` per episode ``(B, n, P)`` and the previous step's value and
-  reward; :math:`\delta_{t-1}` is applied when :math:`V_t` is known. Memory is flat in :math:`T`.
+  reward; :math:`\delta_{t-1}` is applied when :math:`V_t` is known. The carry does not grow
+  with :math:`T` (only the recorded episode itself does).
 - :func:`reward_eprop_factored`: :math:`\Psi` by one reverse scan over the values, then the
   factored e-prop engine (``eprop_factored.py``) on the per-step loss of :math:`J`. Offline,
   fastest; the trainer's default.
@@ -393,12 +394,14 @@ def reward_eprop_online(
 
 
 def online_learner(net, weights, config: ActorCritic, b_matrix, reg, n_batch: int):
-    """``(step, init)`` of online reward-based e-prop for a rollout loop of one's own.
+    """``(step, init)``: the per-step pair of :func:`reward_eprop_online` over recorded steps.
 
     ``step(carry, x_t, a_t, r_t, m_t) -> (carry, y_t)`` advances the network on ``x_t``
-    ``(B, n_in)`` and the rule by one step (``a_t`` may depend on ``y_t`` only through
-    ``stop_gradient``: call :func:`online_forward` first to sample it, see ``envs``);
-    :func:`online_result` turns the final carry into ``(grads, aux)``.
+    ``(B, n_in)`` and the rule by one step, given the action taken, its reward and the alive
+    mask (shapes ``(B,)``); :func:`online_result` turns the final carry into ``(grads, aux)``.
+    The action and reward are inputs, so this runs over a recorded episode; a rollout that
+    samples :math:`a_t` from this very step's :math:`y_t` and learns in the same scan is not
+    provided (``envs.rollout`` records, then a rule of this module learns).
     """
     dtype = weights.w_rec.dtype
     n, n_out, n_in = net.n_rec, net.n_out, net.n_in
