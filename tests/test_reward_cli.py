@@ -3,8 +3,10 @@
 import json
 
 import jax
+import numpy as np
 import pytest
 
+from eprop_jax import reward_train
 from eprop_jax.cli import main
 
 TINY = [
@@ -42,6 +44,7 @@ def standard_promotion():
 
 def test_reward_run_folder_resume_refusal_and_plot(tmp_path, capsys):
     out = tmp_path / "run"
+    reward_train._BUILT.clear()
     assert main([*TINY, "--iterations", "3", "--out", str(out), "--no-plots"]) == 0
     assert main(["plot", str(out)]) == 0
     names = {p.name for p in out.iterdir()}
@@ -66,6 +69,15 @@ def test_reward_run_folder_resume_refusal_and_plot(tmp_path, capsys):
     assert main([*TINY, "--iterations", "5", "--out", str(out), "--resume", "--no-plots"]) == 0
     lines = (out / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["iteration"] for line in lines] == [0, 1, 2, 3, 4]
+    # the compiled step (rollout, rule, Adam) was compiled once, the resumed run included
+    assert [b.step._cache_size() for b in reward_train._BUILT.values()] == [1]
+    # the recorded episode: 14 steps, rewards only in the recall window, G = r with gamma = 0
+    snap = np.load(out / "snapshot_last.npz")
+    assert snap["z"].shape == (14, 6) and snap["pi"].shape == (14, 2)
+    np.testing.assert_allclose(snap["pi"].sum(1), 1.0, rtol=1e-6)
+    np.testing.assert_array_equal(snap["mask"], 1.0)
+    assert np.all(snap["rewards"][:10] == 0.0) and set(np.unique(snap["rewards"])) <= {0.0, 1.0}
+    np.testing.assert_allclose(snap["discounted_return"], snap["rewards"], atol=1e-6)
     # a second run into the same folder is refused in one line
     capsys.readouterr()
     assert main([*TINY, "--iterations", "2", "--out", str(out)]) == 2

@@ -21,6 +21,7 @@ return exceeds ``success_return``.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -272,23 +273,75 @@ def build_reward_run(config: RewardConfig):
 
 
 def record_episode(net, weights, env, config: ActorCritic, key) -> dict:
-    """One episode as NumPy arrays for ``snapshot_*.npz`` (figures: ``plotting/reward.py``)."""
+    """One episode as arrays for ``snapshot_*.npz`` (figures: ``plotting/reward.py``); jittable
+    with ``net``, ``env`` and ``config`` closed over."""
     episode, trace = rollout(net, weights, env, key, 1)
     pi = jax.nn.softmax(trace.y[:, 0, : config.n_actions], axis=-1)
     values = trace.y[:, 0, config.n_actions]
     psi = advantages(config, trace.y[..., config.n_actions], episode.rewards, episode.mask)
     return {
-        "inputs": np.asarray(episode.inputs[:, 0]),
-        "z": np.asarray(trace.z[:, 0]),
-        "pi": np.asarray(pi),
-        "value": np.asarray(values),
-        "discounted_return": np.asarray(psi[:, 0] + values),
-        "actions": np.asarray(episode.actions[:, 0]),
-        "rewards": np.asarray(episode.rewards[:, 0]),
-        "mask": np.asarray(episode.mask[:, 0]),
-        "gamma": np.asarray(config.gamma),
-        "dt": np.asarray(net.dt),
+        "inputs": episode.inputs[:, 0],
+        "z": trace.z[:, 0],
+        "pi": pi,
+        "value": values,
+        "discounted_return": psi[:, 0] + values,
+        "actions": episode.actions[:, 0],
+        "rewards": episode.rewards[:, 0],
+        "mask": episode.mask[:, 0],
     }
+
+
+class _Built(NamedTuple):
+    net: Network
+    env: Env
+    config: ActorCritic
+    optimizer: Any
+    step: Callable
+    record: Callable
+
+
+_BUILT: dict[str, _Built] = {}
+"""Compiled runs by configuration (all but run length and seed), so that a run resumed or
+repeated in the same process reuses its compilation; the last few only."""
+
+
+def _built(config: RewardConfig) -> _Built:
+    text = json.dumps(
+        {
+            k: v
+            for k, v in dataclasses.asdict(config).items()
+            if k not in (*RUN_LENGTH_KEYS, "seed")
+        },
+        sort_keys=True,
+    )
+    if text not in _BUILT:
+        net, env, ac, reg = build_reward_run(config)
+        schedule = optax.exponential_decay(
+            config.learning_rate, 100, config.lr_decay, staircase=True
+        )
+        optimizer = optax.adam(schedule)
+        step = make_reward_step(
+            net,
+            env,
+            ac,
+            optimizer,
+            n_batch=config.batch_size,
+            feedback=config.feedback,
+            regularization=reg,
+            implementation=config.implementation,
+        )
+        record = jax.jit(lambda w, k: record_episode(net, w, env, ac, k))
+        while len(_BUILT) >= 4:
+            _BUILT.pop(next(iter(_BUILT)))
+        _BUILT[text] = _Built(net, env, ac, optimizer, step, record)
+    return _BUILT[text]
+
+
+def _snapshot(built: _Built, weights, key) -> dict:
+    arrays = {k: np.asarray(v) for k, v in built.record(weights, key).items()}
+    arrays["gamma"] = np.asarray(built.config.gamma)
+    arrays["dt"] = np.asarray(built.net.dt)
+    return arrays
 
 
 def train_reward(
@@ -331,7 +384,8 @@ def train_reward(
     check_reward_config(api, config)
     if resume and out_dir is None:
         raise ValueError(f"`{api}`: resume=True needs out_dir.")
-    net, env, ac, reg = build_reward_run(config)
+    built = _built(config)
+    net, env, optimizer, step = built.net, built.env, built.optimizer, built.step
     record = dataclasses.asdict(config)
     facts = {"n_in": net.n_in, "n_out": net.n_out, "dt": net.dt, "n_steps": env.n_steps}
     run = None
@@ -346,20 +400,6 @@ def train_reward(
             api=api,
         )
     try:
-        schedule = optax.exponential_decay(
-            config.learning_rate, 100, config.lr_decay, staircase=True
-        )
-        optimizer = optax.adam(schedule)
-        step = make_reward_step(
-            net,
-            env,
-            ac,
-            optimizer,
-            n_batch=config.batch_size,
-            feedback=config.feedback,
-            regularization=reg,
-            implementation=config.implementation,
-        )
         key = jax.random.key(config.seed)
         weights = init_weights(net, jax.random.fold_in(key, 0), feedback_std=config.feedback_std)
         opt_state = optimizer.init(weights)
@@ -402,9 +442,7 @@ def train_reward(
             run.write_config({**record, **facts})
             run.start_metrics(done_records)
             if start == 0:
-                run.save_npz(
-                    "snapshot_first.npz", record_episode(net, weights, env, ac, snapshot_key)
-                )
+                run.save_npz("snapshot_first.npz", _snapshot(built, weights, snapshot_key))
                 save_checkpoint(0)
         bar = None
         if progress:
@@ -467,7 +505,7 @@ def train_reward(
             "device": str(jax.devices()[0]),
         }
         if run is not None:
-            run.save_npz("snapshot_last.npz", record_episode(net, weights, env, ac, snapshot_key))
+            run.save_npz("snapshot_last.npz", _snapshot(built, weights, snapshot_key))
             run.write_json("summary.json", summary)
             if figures:
                 from .plotting.reward import reward_figures
