@@ -3,8 +3,8 @@
 A run folder holds
 
 ==========================  ==============================================================
-``config.json``             ``kind`` (``"spiking"``, ``"nest"`` or ``"dnms"``) and everything
-                            needed to rebuild the run
+``config.json``             ``kind`` (``"spiking"``, ``"nest"``, ``"dnms"``, ``"reward"``)
+                            and everything needed to rebuild the run
 ``metrics.jsonl``           one JSON object per line, appended as training goes
 ``checkpoint.npz``          the newest checkpoint; ``checkpoint.prev.npz`` the one before it
 ``.lock``                   the lock of the process that writes the folder (its pid inside)
@@ -58,7 +58,7 @@ from pathlib import Path
 
 import numpy as np
 
-KINDS = ("spiking", "nest", "dnms")
+KINDS = ("spiking", "nest", "dnms", "reward")
 """The kinds of run a ``config.json`` can record."""
 
 CHECKPOINT = "checkpoint.npz"

@@ -1,10 +1,11 @@
-"""Command line: ``eprop-jax train | nest | dnms | plot | compare | bench``.
+"""Command line: ``eprop-jax train | nest | dnms | reward | plot | compare | bench``.
 
 Each command's parser carries only the options it honours:
 
 * ``eprop-jax train TASK``: spiking e-prop (or another rule) on a task (:func:`eprop_jax.train`);
 * ``eprop-jax nest TASK``: one of NEST 3.10's e-prop tutorials, number for number (NEST mode);
 * ``eprop-jax dnms``: Miconi's reward-modulated rate network on DNMS;
+* ``eprop-jax reward ENV``: an actor-critic spiking agent, reward-based e-prop (``.reward``);
 * ``eprop-jax plot DIR``: redraw the figures of any run folder;
 * ``eprop-jax compare``, ``eprop-jax bench``: gradient alignment, speed and memory.
 
@@ -64,6 +65,8 @@ from .dnms import _dnms as _dnms
 from .nest import NEST_DEFAULT_ITERATIONS as NEST_DEFAULT_ITERATIONS
 from .nest import _add_nest_parser as _add_nest_parser
 from .nest import _nest as _nest
+from .reward import _add_reward_parser as _add_reward_parser
+from .reward import _reward as _reward
 from .tools import _add_bench_parser as _add_bench_parser
 from .tools import _add_compare_parser as _add_compare_parser
 from .tools import _add_plot_parser as _add_plot_parser
@@ -84,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_parser(sub)
     _add_nest_parser(sub)
     _add_dnms_parser(sub)
+    _add_reward_parser(sub)
     _add_plot_parser(sub)
     _add_compare_parser(sub)
     _add_bench_parser(sub)
@@ -147,7 +151,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         import jax
 
         jax.config.update("jax_enable_x64", True)  # the command line may; library code must not
-    handlers = {"train": _train, "nest": _nest, "dnms": _dnms, "plot": _plot, "compare": _compare}
+    handlers = {
+        "train": _train,
+        "nest": _nest,
+        "dnms": _dnms,
+        "reward": _reward,
+        "plot": _plot,
+        "compare": _compare,
+    }
     command = f"eprop-jax {args.command}"
 
     def one_line_warning(message, category, filename, lineno, file=None, line=None):
@@ -163,7 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{command}: error: {_error_text(error)}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
-            more = " (continue it with --resume)" if args.command in ("train", "dnms") else ""
+            resumable = ("train", "dnms", "reward")
+            more = " (continue it with --resume)" if args.command in resumable else ""
             print(f"{command}: interrupted{more}", file=sys.stderr)
             return 130
 

@@ -22,9 +22,12 @@ def _add_plot_parser(sub) -> None:
     p = sub.add_parser(
         "plot",
         help="redraw the figures of a run folder",
-        description="Redraw all PNG figures of a run folder (train, nest or dnms) from its files.",
+        description="Redraw all PNG figures of a run folder (train, nest, dnms or reward) from its "
+        "files.",
     )
-    p.add_argument("dir", type=Path, help="a folder written by eprop-jax train, nest or dnms")
+    p.add_argument(
+        "dir", type=Path, help="a folder written by eprop-jax train, nest, dnms or reward"
+    )
 
 
 def _add_compare_parser(sub) -> None:

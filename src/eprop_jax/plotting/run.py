@@ -132,6 +132,10 @@ def plot_run(out_dir: str | pathlib.Path, *, n_alif: int | None = None) -> list[
         return dnms_figures(out)
     if kind == "nest":
         return _plot_nest_run(out, config)
+    if kind == "reward":
+        from .reward import reward_figures
+
+        return reward_figures(out)
     task_kind = config.get("task_kind")
     _check_task_kind(api, task_kind)
     if n_alif is None:

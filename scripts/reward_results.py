@@ -1,0 +1,129 @@
+"""Reward-based e-prop on the delayed-reward decision task or DNMS: iterations to criterion.
+
+Trains one actor-critic spiking agent per seed (all seeds vmapped in one compiled step,
+``eprop_jax.reward_train.train_reward_seeds``) and prints JSON: the settings, the criterion, the
+iterations (and episodes) to criterion per seed, their median and range, the fraction correct
+over the last 100 episodes per seed, and the time per iteration (one batch of episodes for every
+seed, compilation excluded).
+
+* ``--env delayed_decision`` (default; ``eprop_jax.envs.delayed_decision`` with ``ENV_OPTIONS``):
+  criterion >= 90 % correct choices over 100 successive episodes (a choice is correct when the
+  agent picked the majority side of the cues on more than half of the recall steps).
+* ``--env dnms`` (``eprop_jax.envs.dnms``, Miconi's trial structure): Miconi's criterion, 95 % of
+  100 successive trials correct (more than half of the response steps right).
+
+Usage::
+
+    python scripts/reward_results.py                 # 5 seeds, the defaults below
+    python scripts/reward_results.py --env dnms --batch-size 16 --iterations 600 --lr-decay 1
+    python scripts/reward_results.py --seeds 2 --iterations 50 --feedback random
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import jax
+import numpy as np
+
+import eprop_jax as ej
+from eprop_jax import envs
+from eprop_jax.reward import actor_critic
+from eprop_jax.reward_train import RewardConfig, iterations_to_criterion, train_reward_seeds
+
+ENV_OPTIONS = RewardConfig().env_options  # the delayed-decision trial of `eprop-jax reward`
+
+
+def progress(iteration: int, metrics: dict) -> None:
+    """Every 50 iterations, the fraction correct per seed on stderr."""
+    if iteration % 50 == 0:
+        print(iteration, np.round(metrics["correct"], 2).tolist(), file=sys.stderr, flush=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--env", choices=("delayed_decision", "dnms"), default="delayed_decision")
+    p.add_argument(
+        "--env-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one option of the environment (a number), repeatable",
+    )
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--iterations", type=int, default=800)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--n-rec", type=int, default=100)
+    p.add_argument("--n-alif", type=int, default=50)
+    p.add_argument("--learning-rate", type=float, default=1e-2)
+    p.add_argument("--lr-decay", type=float, default=0.8, help="factor every 100 iterations")
+    p.add_argument("--gamma", type=float, default=0.0)
+    p.add_argument("--c-value", type=float, default=0.1)
+    p.add_argument("--c-entropy", type=float, default=0.02)
+    p.add_argument("--c-reg", type=float, default=0.1)
+    p.add_argument("--feedback", default="symmetric")
+    args = p.parse_args()
+
+    options = dict(ENV_OPTIONS) if args.env == "delayed_decision" else {}
+    for item in args.env_option:
+        key, _, value = item.partition("=")
+        options[key] = json.loads(value)
+    fraction = 0.9 if args.env == "delayed_decision" else 0.95
+    env = envs.get_env(args.env, **options)
+    net = ej.network(env.n_obs, args.n_rec, env.n_actions + 1, n_alif=args.n_alif)
+    config = actor_critic(2, gamma=args.gamma, c_value=args.c_value, c_entropy=args.c_entropy)
+    seeds = list(range(args.seeds))
+    t0 = time.perf_counter()
+    result = train_reward_seeds(
+        net,
+        env,
+        config,
+        seeds=seeds,
+        iterations=args.iterations,
+        n_batch=args.batch_size,
+        learning_rate=args.learning_rate,
+        lr_decay=args.lr_decay,
+        feedback=args.feedback,
+        feedback_std=1.0,
+        regularization=ej.rate_regularization(args.c_reg, 10.0),
+        callback=progress,
+    )
+    wall = time.perf_counter() - t0
+    correct = result["correct"]  # (seeds, iterations, B)
+    reached = [
+        iterations_to_criterion(c.reshape(-1), args.batch_size, fraction=fraction) for c in correct
+    ]
+    done = [r for r in reached if r is not None]
+    last = [float(c.reshape(-1)[-100:].mean()) for c in correct]
+    print(
+        json.dumps(
+            {
+                "task": {"env": args.env, **options, "n_steps": env.n_steps},
+                "network": {"n_in": net.n_in, "n_rec": args.n_rec, "n_alif": args.n_alif},
+                "settings": {
+                    k: v for k, v in vars(args).items() if k not in ("seeds", "env", "env_option")
+                },
+                "seeds": seeds,
+                "criterion": f">= {fraction:.0%} correct choices over 100 successive episodes",
+                "iterations_to_criterion": reached,
+                "episodes_to_criterion": [
+                    None if r is None else r * args.batch_size for r in reached
+                ],
+                "median_iterations": float(np.median(done)) if len(done) == len(reached) else None,
+                "range_iterations": [min(done), max(done)] if done else None,
+                "seeds_reaching_criterion": f"{len(done)}/{len(reached)}",
+                "correct_last_100_episodes": last,
+                "seconds_per_iteration_all_seeds": result["seconds_per_iteration"],
+                "wall_seconds": wall,
+                "device": str(jax.devices()[0]),
+            },
+            indent=1,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

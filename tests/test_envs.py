@@ -1,0 +1,117 @@
+"""Environments for reward-based e-prop: the pure-function interface, the delayed-reward decision
+task, the batched rollout, and CartPole through the Gymnasium adapter (a smoke test)."""
+
+import re
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import eprop_jax as ej
+from eprop_jax import envs
+from eprop_jax import reward as rw
+from eprop_jax.reward_train import iterations_to_criterion
+
+
+def small_decision_env():
+    return envs.delayed_decision(
+        n_cues=1, cue_duration=5.0, cue_silence=2.0, delay=3.0, recall_duration=4.0, n_per_group=2
+    )
+
+
+def test_delayed_decision_rewards_only_correct_recall_actions(getkey):
+    env = small_decision_env()
+    assert (env.n_obs, env.n_actions, env.n_steps, env.success_return) == (8, 2, 14, 2.0)
+    state, obs = env.reset(getkey())
+    assert obs.shape == (8,)
+    label = int(state.label)
+    rewards, dones = [], []
+    for t in range(env.n_steps):
+        action = label if t % 2 == 0 else 1 - label
+        state, obs, reward, done = env.step(state, jnp.int32(action), getkey())
+        rewards.append(float(reward))
+        dones.append(bool(done))
+    assert rewards == [0.0] * 10 + [1.0, 0.0, 1.0, 0.0]
+    assert dones == [False] * 13 + [True]
+    # the recall group (inputs 4:6) is silent before the recall window
+    assert float(state.inputs[:10, 4:6].sum()) == 0.0
+
+
+def test_rollout_refuses_a_network_of_the_wrong_size(getkey):
+    env = small_decision_env()
+    wrong = ej.network(8, 8, 2)
+    with pytest.raises(ValueError, match=re.escape("needs a network with n_in = 8 and n_out")):
+        envs.rollout(wrong, ej.init_weights(wrong, getkey()), env, getkey(), 2)
+
+
+def test_iterations_to_criterion_counts_successive_episodes():
+    correct = np.r_[np.zeros(50), np.ones(95), np.zeros(5), np.ones(100)]
+    # episodes 50..149 hold 95 correct: met after 150 episodes = iteration 3 with 64 per batch
+    assert iterations_to_criterion(correct, 64, window=100, fraction=0.95) == 3
+    assert iterations_to_criterion(np.zeros(300), 64) is None
+    assert iterations_to_criterion(np.ones(50), 64) is None
+
+
+def test_cartpole_through_the_gymnasium_adapter(getkey):
+    gymnasium = pytest.importorskip("gymnasium")
+    from eprop_jax.envs.gym_adapter import gym_rollout
+
+    gym_envs = [gymnasium.make("CartPole-v1") for _ in range(3)]
+    net = ej.network(4, 16, 3, n_alif=8)
+    weights = ej.init_weights(net, getkey(), dtype=jnp.float64, input_gain=3.0)
+    key = getkey()
+    episode, trace = gym_rollout(net, weights, gym_envs, key, max_steps=25)
+    assert episode.inputs.shape == (25, 3, 4) and trace.y.shape == (25, 3, 3)
+    mask = np.asarray(episode.mask)
+    lengths = mask.sum(0)
+    assert np.all(lengths >= 1) and np.all(np.diff(mask, axis=0) <= 0)  # alive, then dead
+    # CartPole pays 1 per step survived: the return is the episode length
+    np.testing.assert_array_equal(np.asarray(episode.rewards).sum(0), lengths)
+    config = rw.actor_critic(2, gamma=0.9)
+    grads, aux = rw.reward_eprop_online(net, weights, episode, config=config)
+    assert all(bool(jnp.all(jnp.isfinite(g))) for g in grads)
+    assert float(jnp.max(jnp.abs(grads.w_in))) > 0
+    np.testing.assert_array_equal(aux.episode_return, lengths)
+    # the same seed replays the same episodes
+    again, _ = gym_rollout(net, weights, gym_envs, key, max_steps=25)
+    np.testing.assert_array_equal(again.actions, episode.actions)
+    with pytest.raises(ValueError, match=re.escape("needs a network with n_in = 4 and n_out")):
+        gym_rollout(
+            ej.network(4, 8, 2),
+            ej.init_weights(ej.network(4, 8, 2), key),
+            gym_envs,
+            key,
+            max_steps=5,
+        )
+
+
+def test_dnms_trial_structure_and_rewards(getkey):
+    env = envs.dnms(
+        stim_steps=3,
+        gap_steps=2,
+        trial_steps=12,
+        response_steps=4,
+        n_per_group=1,
+        stim_rate=1000.0,
+        noise_rate=0.0,
+    )
+    assert (env.n_obs, env.n_actions, env.n_steps, env.success_return) == (3, 2, 12, 2.0)
+    for trial_type in range(4):
+        state, obs = env.reset(getkey())
+        state = state._replace(trial_type=jnp.int32(trial_type))
+        obs = [np.asarray(obs)]
+        first, second = trial_type // 2, trial_type % 2
+        answer = int(first != second)
+        rewards = []
+        for _ in range(env.n_steps):
+            state, o, reward, done = env.step(state, jnp.int32(answer), getkey())
+            obs.append(np.asarray(o))
+            rewards.append(float(reward))
+        assert rewards == [0.0] * 8 + [1.0] * 4 and bool(done)
+        obs = np.stack(obs)
+        # step 0 was observed before the type was replaced; steps 1-2 show stimulus one
+        np.testing.assert_array_equal(obs[1:3, first], 1.0)
+        np.testing.assert_array_equal(obs[5:8, second], 1.0)
+        assert obs[3:5, :2].sum() == 0 and obs[8:12, :2].sum() == 0
+    with pytest.raises(ValueError, match=re.escape("trial_steps must be an integer >= 8")):
+        envs.dnms(stim_steps=3, gap_steps=2, trial_steps=7, response_steps=4)
