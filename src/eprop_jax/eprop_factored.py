@@ -186,9 +186,7 @@ def eprop_factored_gradients(
     )
     # The scan also stacks z_{t-1} (aligned with x_t for the GEMMs): cheaper on XLA:CPU than
     # making it afterwards from u with a pad and compare into a fresh buffer.
-    (final, spike_count, u, _), (y, z_prev) = jax.lax.scan(
-        forward, carry0, None, length=t_steps
-    )
+    (final, spike_count, u, _), (y, z_prev) = jax.lax.scan(forward, carry0, None, length=t_steps)
     z_last = final.neuron.z  # (B, n), z_T
 
     # err = dE/dy_t, (T, B, K); the loss is a sum of per-step terms

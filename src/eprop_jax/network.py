@@ -332,8 +332,8 @@ def network_step(
         net: the network, with parameters already in the simulation dtype.
         weights: ``Weights``.
         state: ``NetworkState`` after step t-1.
-        input_current: ``W_in x_t``, shape ``(B, n_rec)`` (the input projection is done for all
-            steps at once outside the scan).
+        input_current: ``W_in x_t``, shape ``(B, n_rec)`` (computed by the caller, per step or
+            for all steps at once with :func:`input_currents`).
         perturbation: optional ``d_t``, shape ``(B, n_rec)``, added to the outgoing spikes.
         stop_recurrent_gradient, stop_reset_gradient, feedback: see the module docstring.
 
@@ -384,11 +384,11 @@ def _neuron_readout_step(
 
 
 def cast(net: Network, dtype) -> Network:
-    """Return ``net`` with its parameter arrays as JAX arrays of ``dtype``."""
-    return net._replace(
-        neuron=cast_params(net.neuron, dtype),
-        readout=ReadoutParams(kappa=jnp.asarray(net.readout.kappa, dtype)),
-    )
+    """Return ``net`` with its parameter arrays as JAX arrays of ``dtype`` (concrete ones stay
+    concrete inside ``jit``: :func:`~eprop_jax.models.base.cast_params`)."""
+    with jax.ensure_compile_time_eval():
+        kappa = jnp.asarray(net.readout.kappa, dtype)
+    return net._replace(neuron=cast_params(net.neuron, dtype), readout=ReadoutParams(kappa=kappa))
 
 
 def input_currents(weights: Weights, inputs: jax.Array) -> jax.Array:
