@@ -130,3 +130,21 @@ def test_eligibility_vectors_equal_jvp_of_hidden_state(population, tau_m, getkey
     assert float(jnp.max(jnp.abs(expected_dthreshold - dthreshold))) <= TOL * float(
         jnp.max(jnp.abs(dv))
     )
+
+
+def test_compact_storage_is_kept_inside_jit():
+    """``cast`` of a closed-over network stays concrete under jit, so the rule sees which rows
+    adapt and that tau_m is shared: eps^v per presynaptic unit, eps^a for the ALIF rows only."""
+    net = ej.network(3, 8, 2, n_alif=4)
+    shapes = {}
+
+    @jax.jit
+    def init(x):
+        net_c = cast(net, jnp.float32)
+        rule = ej.eprop_eligibility(net_c.neuron, net_c.readout.kappa)
+        shapes["state"] = jax.tree.map(jnp.shape, rule.init(2, 11, jnp.float32))
+        return x
+
+    init(jnp.zeros(()))
+    assert shapes["state"].elig_v == (2, 11)
+    assert shapes["state"].elig_a == (2, 4, 11)

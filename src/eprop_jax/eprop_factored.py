@@ -59,7 +59,8 @@ buffer and every stacked per-step output costs): the forward scan keeps only the
 threshold :math:`u_t = v_t - A_t`, set to :math:`-\infty` while refractory so that
 :math:`z_t = H(u_t)` and :math:`\psi_t = \psi(u_t)` are recovered exactly outside the scan for
 every surrogate shape, and writes it in place over the hoisted input current
-:math:`W^{in} x_t`; it stacks only the readout :math:`y_t` and counts spikes in its carry. The
+:math:`W^{in} x_t`; it stacks only the readout :math:`y_t` and :math:`z_{t-1}`, and counts
+spikes in its carry. The
 reverse scan carries three ``(B, n)`` arrays and one ``(B, K)`` array and stacks only
 :math:`\bar\omega` and :math:`\bar E`. The gradients are 2-D ``(T B, n)^T (T B, P)`` matrix
 products on aligned operands.
@@ -169,12 +170,13 @@ def eprop_factored_gradients(
     def forward(carry, _):
         state, spike_count, buffer, t = carry
         not_refractory = state.neuron.refractory == 0
+        z_prev_t = state.neuron.z
         current = jax.lax.dynamic_index_in_dim(buffer, t, keepdims=False)
         state, (y, out) = network_step(net_c, weights, state, current)
         # H(-inf) = psi(-inf) = 0 for every surrogate shape: z_t and psi_t are exact functions of u.
         u = jnp.where(not_refractory, out.v - out.threshold, -jnp.inf)
         buffer = jax.lax.dynamic_update_index_in_dim(buffer, u, t, 0)
-        return (state, spike_count + out.z, buffer, t + 1), y
+        return (state, spike_count + out.z, buffer, t + 1), (y, z_prev_t)
 
     carry0 = (
         init_state(net, n_batch, dtype),
@@ -182,10 +184,10 @@ def eprop_factored_gradients(
         buffer0,
         jnp.zeros((), jnp.int32),
     )
-    (final, spike_count, u, _), y = jax.lax.scan(forward, carry0, None, length=t_steps)
+    # The scan also stacks z_{t-1} (aligned with x_t for the GEMMs): cheaper on XLA:CPU than
+    # making it afterwards from u with a pad and compare into a fresh buffer.
+    (final, spike_count, u, _), (y, z_prev) = jax.lax.scan(forward, carry0, None, length=t_steps)
     z_last = final.neuron.z  # (B, n), z_T
-    # z_{t-1} for t = 1..T (z_0 = 0): one fused pad + compare, aligned with x_t for the GEMMs.
-    z_prev = jnp.pad((u[:-1] > 0).astype(dtype), ((1, 0), (0, 0), (0, 0)))
 
     # err = dE/dy_t, (T, B, K); the loss is a sum of per-step terms
     loss_value, err = jax.value_and_grad(lambda y_all: task_loss(step_loss, y_all, targets, mask))(

@@ -332,8 +332,8 @@ def network_step(
         net: the network, with parameters already in the simulation dtype.
         weights: ``Weights``.
         state: ``NetworkState`` after step t-1.
-        input_current: ``W_in x_t``, shape ``(B, n_rec)`` (the input projection is done for all
-            steps at once outside the scan).
+        input_current: ``W_in x_t``, shape ``(B, n_rec)`` (computed by the caller, per step or
+            for all steps at once with :func:`input_currents`).
         perturbation: optional ``d_t``, shape ``(B, n_rec)``, added to the outgoing spikes.
         stop_recurrent_gradient, stop_reset_gradient, feedback: see the module docstring.
 
@@ -344,7 +344,28 @@ def network_step(
     z_prev = state.neuron.z
     z_rec = jax.lax.stop_gradient(z_prev) if stop_recurrent_gradient else z_prev
     w_rec = weights.w_rec * recurrent_mask(net.n_rec, weights.w_rec.dtype)
-    current = input_current + z_rec @ w_rec.T
+    return _neuron_readout_step(
+        net,
+        weights,
+        state,
+        input_current + z_rec @ w_rec.T,
+        perturbation,
+        stop_reset_gradient=stop_reset_gradient,
+        feedback=feedback,
+    )
+
+
+def _neuron_readout_step(
+    net: Network,
+    weights: Weights,
+    state: NetworkState,
+    current: jax.Array,
+    perturbation: jax.Array | None,
+    *,
+    stop_reset_gradient: bool,
+    feedback: bool,
+):
+    """:func:`network_step` after the total input current :math:`I_t` is known."""
     neuron, out = net.model.step(
         net.neuron,
         state.neuron,
@@ -363,11 +384,11 @@ def network_step(
 
 
 def cast(net: Network, dtype) -> Network:
-    """Return ``net`` with its parameter arrays as JAX arrays of ``dtype``."""
-    return net._replace(
-        neuron=cast_params(net.neuron, dtype),
-        readout=ReadoutParams(kappa=jnp.asarray(net.readout.kappa, dtype)),
-    )
+    """Return ``net`` with its parameter arrays as JAX arrays of ``dtype`` (concrete ones stay
+    concrete inside ``jit``: :func:`~eprop_jax.models.base.cast_params`)."""
+    with jax.ensure_compile_time_eval():
+        kappa = jnp.asarray(net.readout.kappa, dtype)
+    return net._replace(neuron=cast_params(net.neuron, dtype), readout=ReadoutParams(kappa=kappa))
 
 
 def input_currents(weights: Weights, inputs: jax.Array) -> jax.Array:
@@ -409,6 +430,43 @@ def simulate(
         >>> simulate(net, w, jnp.zeros((20, 2, 3))).y.shape
         (20, 2, 2)
     """
+    traj, _ = run_network(
+        net,
+        weights,
+        inputs,
+        record=record,
+        stop_recurrent_gradient=stop_recurrent_gradient,
+        stop_reset_gradient=stop_reset_gradient,
+        feedback=feedback,
+        spike_perturbation=spike_perturbation,
+    )
+    return traj
+
+
+def run_network(
+    net: Network,
+    weights: Weights,
+    inputs: jax.Array,
+    *,
+    spikes: bool = True,
+    record: bool = False,
+    stop_recurrent_gradient: bool = False,
+    stop_reset_gradient: bool = False,
+    feedback: bool = False,
+    spike_perturbation: jax.Array | None = None,
+) -> tuple[Trajectory, jax.Array]:
+    r""":func:`simulate`, also returning the spike count :math:`\sum_{t,b} z_{t,b}`, shape ``(n,)``.
+
+    With ``spikes=False`` (and ``record=False``) the trajectory's ``z`` is ``None``: the scan
+    stacks only the readout, which is all a loss with rate regularisation needs.
+
+    How the scan is laid out for speed (what ``jax.grad`` stores and reads back, measured on
+    XLA:CPU, where every fresh ``(T, B, n)`` buffer costs about as much as its page faults):
+    the step computes :math:`W^{in} x_t` itself (a small matrix product per step instead of a
+    hoisted ``(T, B, n)`` current and, for BPTT, its ``(T, B, n)`` cotangent); the recurrent
+    input :math:`W^{rec} z_t` is computed at the end of step t and carried, so the recurrent and
+    readout products share one stored residual (:math:`z_t`); spikes are counted in the carry.
+    """
     api = "simulate"
     check_weights(api, net, weights)
     check_inputs(api, net, inputs)
@@ -418,24 +476,28 @@ def simulate(
     if spike_perturbation is not None:
         check_shape(api, "spike_perturbation", spike_perturbation, (t, n_batch, net.n_rec))
     net_c = cast(net, dtype)
+    w_in_t = weights.w_in.T
+    w_rec_t = (weights.w_rec * recurrent_mask(net.n_rec, dtype)).T
 
-    def body(state, xs):
-        current, d = xs
-        state, (y, out) = network_step(
+    def body(carry, xs):
+        state, recurrent, spike_count = carry  # recurrent = W_rec z_{t-1}
+        x, d = xs
+        state, (y, out) = _neuron_readout_step(
             net_c,
             weights,
             state,
-            current,
+            x @ w_in_t + recurrent,
             d,
-            stop_recurrent_gradient=stop_recurrent_gradient,
             stop_reset_gradient=stop_reset_gradient,
             feedback=feedback,
         )
+        z_rec = jax.lax.stop_gradient(out.z) if stop_recurrent_gradient else out.z
+        carry = (state, z_rec @ w_rec_t, spike_count + jnp.sum(out.z, axis=0))
         if record:
-            return state, Trajectory(y, out.z, out.v, out.threshold, out.psi)
-        return state, Trajectory(y, out.z)
+            return carry, Trajectory(y, out.z, out.v, out.threshold, out.psi)
+        return carry, Trajectory(y, out.z if spikes else None)
 
-    _, traj = jax.lax.scan(
-        body, init_state(net, n_batch, dtype), (input_currents(weights, inputs), spike_perturbation)
-    )
-    return traj
+    zeros = jnp.zeros((n_batch, net.n_rec), dtype)
+    carry0 = (init_state(net, n_batch, dtype), zeros, jnp.zeros((net.n_rec,), dtype))
+    (_, _, spike_count), traj = jax.lax.scan(body, carry0, (inputs, spike_perturbation))
+    return traj, spike_count

@@ -34,8 +34,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from ..losses import RateRegularization, StepLoss, trajectory_stats
-from ..network import Network, Weights, simulate
+from ..losses import RateRegularization, StepLoss, task_loss, trial_stats
+from ..network import Network, Weights, run_network
 from ..types import RuleAux
 
 
@@ -72,16 +72,26 @@ def autodiff_gradients(
 
     def objective(w: Weights):
         routed = w if feedback_matrix is None else w._replace(b_fb=feedback_matrix)
-        traj = simulate(
+        traj, spike_sum = run_network(
             net,
             routed,
             inputs,
+            spikes=record,  # the loss needs only the spike count (counted in the scan)
             record=record,
             stop_recurrent_gradient=stop_recurrent_gradient,
             stop_reset_gradient=stop_reset_gradient,
             feedback=feedback_matrix is not None,
         )
-        stats = trajectory_stats(regularization, net.dt, step_loss, traj.y, traj.z, targets, mask)
+        stats = trial_stats(
+            regularization,
+            net.dt,
+            task_loss=task_loss(step_loss, traj.y, targets, mask),
+            spike_sum=spike_sum,
+            y_window_sum=jnp.sum(mask[..., None] * traj.y, axis=0),
+            mask=mask,
+            n_steps=mask.shape[0],
+            n_batch=mask.shape[1],
+        )
         aux = stats.aux(traj if record else None)
         return aux.loss, aux
 

@@ -209,7 +209,11 @@ def alif_step(
     threshold = params.thr + params.beta * state.a
     not_refractory = (state.refractory == 0).astype(v.dtype)
     distance = v - threshold
-    z = surrogate.spike(distance, params.psi_height, params.psi_width) * not_refractory
+    # Refractory neurons get u = -inf (H and psi are 0 there for every surrogate shape): the same
+    # z_t and dz_t/dv_t = psi_t * [r_{t-1} = 0] as gating the spike by a product, but adding a
+    # constant leaves autodiff one stored (T, B, n) residual (psi) instead of two (psi, gate).
+    blocked = jnp.where(state.refractory == 0, 0.0, -jnp.inf).astype(v.dtype)
+    z = surrogate.spike(distance + blocked, params.psi_height, params.psi_width)
     # psi_t is an observed quantity (it is what the custom JVP of the spike uses); no gradient.
     psi = jax.lax.stop_gradient(
         not_refractory * surrogate.psi(distance, params.psi_height, params.psi_width)

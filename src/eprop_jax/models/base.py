@@ -51,11 +51,16 @@ def decay(tau, dt) -> np.ndarray:
 
 
 def cast_params(params: NamedTuple, dtype) -> NamedTuple:
-    """Cast the float fields of a parameter record to ``dtype``; integer fields become int32."""
+    """Cast the float fields of a parameter record to ``dtype``; integer fields become int32.
+
+    Concrete parameters stay concrete inside ``jit`` (the cast runs at trace time), so the rules
+    can still look at their values (e.g. the compact eligibility storage of ``alif.py``).
+    """
     fields = []
-    for p in params:
-        is_int = jnp.issubdtype(jnp.result_type(p), jnp.integer)
-        fields.append(jnp.asarray(p, jnp.int32 if is_int else dtype))
+    with jax.ensure_compile_time_eval():
+        for p in params:
+            is_int = jnp.issubdtype(jnp.result_type(p), jnp.integer)
+            fields.append(jnp.asarray(p, jnp.int32 if is_int else dtype))
     return type(params)(*fields)
 
 
