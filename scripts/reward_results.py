@@ -2,9 +2,11 @@
 
 Trains one actor-critic spiking agent per seed (all seeds vmapped in one compiled step,
 ``eprop_jax.reward_train.train_reward_seeds``) and prints JSON: the settings, the criterion, the
-iterations (and episodes) to criterion per seed, their median and range, the fraction correct
-over the last 100 episodes per seed, and the time per iteration (one batch of episodes for every
-seed, compilation excluded).
+iterations (and episodes) to criterion per seed, their median and range and, per seed over the
+last 100 episodes: the fraction of sampled choices correct, the greedy (argmax) accuracy, the mean
+pi(label) over the recall window, the accuracy on unanimous-cue and split-majority trials
+(delayed decision); the mean return of the last iteration; and the time per iteration (one batch
+of episodes for every seed, compilation excluded).
 
 * ``--env delayed_decision`` (default; ``eprop_jax.envs.delayed_decision`` with ``ENV_OPTIONS``):
   criterion >= 90 % correct choices over 100 successive episodes (a choice is correct when the
@@ -17,6 +19,7 @@ Usage::
     python scripts/reward_results.py                 # 5 seeds, the defaults below
     python scripts/reward_results.py --env dnms --batch-size 16 --iterations 600 --lr-decay 1
     python scripts/reward_results.py --seeds 2 --iterations 50 --feedback random
+    python scripts/reward_results.py --env-option reward_mode=end --gamma 0.99  # one reward
 """
 
 from __future__ import annotations
@@ -31,8 +34,10 @@ import numpy as np
 
 import eprop_jax as ej
 from eprop_jax import envs
+from eprop_jax.cli._options import _NON_NEGATIVE, _POSITIVE, _integer, _key_value, _number
 from eprop_jax.reward import actor_critic
 from eprop_jax.reward_train import RewardConfig, iterations_to_criterion, train_reward_seeds
+from eprop_jax.rules import FEEDBACKS
 
 ENV_OPTIONS = RewardConfig().env_options  # the delayed-decision trial of `eprop-jax reward`
 
@@ -48,32 +53,49 @@ def main() -> None:
     p.add_argument("--env", choices=("delayed_decision", "dnms"), default="delayed_decision")
     p.add_argument(
         "--env-option",
+        type=_key_value,
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override one option of the environment (a number), repeatable",
+        help="override one option of the environment, repeatable",
     )
-    p.add_argument("--seeds", type=int, default=5)
-    p.add_argument("--iterations", type=int, default=800)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--n-rec", type=int, default=100)
-    p.add_argument("--n-alif", type=int, default=50)
-    p.add_argument("--learning-rate", type=float, default=1e-2)
-    p.add_argument("--lr-decay", type=float, default=0.8, help="factor every 100 iterations")
-    p.add_argument("--gamma", type=float, default=0.0)
-    p.add_argument("--c-value", type=float, default=0.1)
-    p.add_argument("--c-entropy", type=float, default=0.02)
-    p.add_argument("--c-reg", type=float, default=0.1)
-    p.add_argument("--feedback", default="symmetric")
+    p.add_argument("--seeds", type=_integer(1), default=5)
+    p.add_argument("--iterations", type=_integer(1), default=800)
+    p.add_argument("--batch-size", type=_integer(1), default=64)
+    p.add_argument("--n-rec", type=_integer(1), default=100)
+    p.add_argument("--n-alif", type=_integer(0), default=50)
+    p.add_argument("--learning-rate", type=_POSITIVE, default=1e-2)
+    p.add_argument(
+        "--lr-decay", type=_number(0.0, 1.0), default=0.8, help="factor every 100 iterations"
+    )
+    p.add_argument("--gamma", type=_number(0.0, 1.0, low_open=False), default=0.0)
+    p.add_argument("--c-value", type=_NON_NEGATIVE, default=0.1)
+    p.add_argument("--c-entropy", type=_NON_NEGATIVE, default=0.02)
+    p.add_argument("--c-reg", type=_NON_NEGATIVE, default=0.1)
+    p.add_argument("--feedback", choices=FEEDBACKS, default="symmetric")
+    p.add_argument(
+        "--feedback-std",
+        type=_POSITIVE,
+        help="std of b_fb, random and adaptive feedback only (default: 1.0)",
+    )
     args = p.parse_args()
-
+    if args.feedback_std is not None and args.feedback == "symmetric":
+        p.error("--feedback-std applies to random and adaptive feedback; the run uses symmetric.")
+    if args.n_alif > args.n_rec:
+        p.error(f"--n-alif must be in [0, n_rec={args.n_rec}]; got {args.n_alif}.")
     options = dict(ENV_OPTIONS) if args.env == "delayed_decision" else {}
-    for item in args.env_option:
-        key, _, value = item.partition("=")
-        options[key] = json.loads(value)
-    fraction = 0.9 if args.env == "delayed_decision" else 0.95
-    env = envs.get_env(args.env, **options)
-    net = ej.network(env.n_obs, args.n_rec, env.n_actions + 1, n_alif=args.n_alif)
+    options.update(dict(args.env_option))
+    try:
+        env = envs.get_env(args.env, **options)
+    except ValueError as error:
+        p.error(str(error))
+    run(args, options, env)
+
+
+def run(args: argparse.Namespace, options: dict, env: envs.Env) -> None:
+    """Train the seeds and print the JSON of the module docstring."""
+    fraction = env.criterion
+    net = ej.network(env.n_obs, args.n_rec, env.n_actions + 1, n_alif=args.n_alif, dt=env.dt)
     config = actor_critic(2, gamma=args.gamma, c_value=args.c_value, c_entropy=args.c_entropy)
     seeds = list(range(args.seeds))
     t0 = time.perf_counter()
@@ -87,7 +109,7 @@ def main() -> None:
         learning_rate=args.learning_rate,
         lr_decay=args.lr_decay,
         feedback=args.feedback,
-        feedback_std=1.0,
+        feedback_std=1.0 if args.feedback_std is None else args.feedback_std,
         regularization=ej.rate_regularization(args.c_reg, 10.0),
         callback=progress,
     )
@@ -98,6 +120,19 @@ def main() -> None:
     ]
     done = [r for r in reached if r is not None]
     last = [float(c.reshape(-1)[-100:].mean()) for c in correct]
+    scores = {k: v.reshape(len(seeds), -1)[:, -100:] for k, v in result["scores"].items()}
+    last_scores = {}
+    if scores:
+        last_scores["greedy_accuracy_last_100"] = scores["greedy"].mean(1).tolist()
+        last_scores["mean_pi_label_recall_last_100"] = scores["p_label"].mean(1).tolist()
+    if "unanimous" in scores:
+        flat = correct.reshape(len(seeds), -1)[:, -100:]
+        easy = scores["unanimous"] > 0.5
+        for name, sel in (("unanimous", easy), ("split", ~easy)):
+            last_scores[f"correct_{name}_cues_last_100"] = [
+                float(c[s].mean()) if s.any() else None for c, s in zip(flat, sel, strict=True)
+            ]
+            last_scores[f"n_{name}_last_100"] = sel.sum(1).tolist()
     print(
         json.dumps(
             {
@@ -107,7 +142,8 @@ def main() -> None:
                     k: v for k, v in vars(args).items() if k not in ("seeds", "env", "env_option")
                 },
                 "seeds": seeds,
-                "criterion": f">= {fraction:.0%} correct choices over 100 successive episodes",
+                "criterion": f">= {fraction:.0%} correct (sampled) choices over 100 successive "
+                "episodes",
                 "iterations_to_criterion": reached,
                 "episodes_to_criterion": [
                     None if r is None else r * args.batch_size for r in reached
@@ -116,6 +152,8 @@ def main() -> None:
                 "range_iterations": [min(done), max(done)] if done else None,
                 "seeds_reaching_criterion": f"{len(done)}/{len(reached)}",
                 "correct_last_100_episodes": last,
+                **last_scores,
+                "return_last_iteration": result["return"][:, -1].tolist(),
                 "seconds_per_iteration_all_seeds": result["seconds_per_iteration"],
                 "wall_seconds": wall,
                 "device": str(jax.devices()[0]),

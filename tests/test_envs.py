@@ -37,6 +37,32 @@ def test_delayed_decision_rewards_only_correct_recall_actions(getkey):
     assert float(state.inputs[:10, 4:6].sum()) == 0.0
 
 
+def test_end_mode_gives_one_reward_for_the_majority_and_scores_are_by_hand(getkey):
+    options = dict(
+        n_cues=3, cue_duration=5.0, cue_silence=2.0, delay=3.0, recall_duration=4.0, n_per_group=2
+    )
+    env = envs.delayed_decision(reward_mode="end", **options)
+    assert env.success_return == 0.5 and env.criterion == 0.9
+    for right_steps, want in ((3, 1.0), (2, 0.0)):  # 3 of 4 recall steps right: a majority
+        state, _ = env.reset(getkey())
+        label, recall_start = int(state.label), env.n_steps - 4
+        rewards = []
+        for t in range(env.n_steps):
+            right = recall_start <= t < recall_start + right_steps
+            state, _, reward, _ = env.step(state, jnp.int32(label if right else 1 - label), None)
+            rewards.append(float(reward))
+        assert rewards == [0.0] * (env.n_steps - 1) + [want]
+    # scores: argmax right on 3 of 4 recall steps -> greedy 1; p_label the mean of pi(label)
+    pi_label = jnp.array([0.0] * (env.n_steps - 4) + [0.9, 0.6, 0.2, 0.7])
+    pi = jnp.stack([pi_label, 1 - pi_label], -1)
+    state = state._replace(label=jnp.int32(0), unanimous=jnp.bool_(True))
+    scores = env.score(state, pi)
+    assert float(scores["greedy"]) == 1.0 and float(scores["unanimous"]) == 1.0
+    assert abs(float(scores["p_label"]) - 0.6) < 1e-6
+    scores = env.score(state._replace(label=jnp.int32(1)), pi)
+    assert float(scores["greedy"]) == 0.0 and abs(float(scores["p_label"]) - 0.4) < 1e-6
+
+
 def test_rollout_refuses_a_network_of_the_wrong_size(getkey):
     env = small_decision_env()
     wrong = ej.network(8, 8, 2)

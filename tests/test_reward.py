@@ -123,19 +123,91 @@ def test_value_readout_gradient_is_the_td_gradient_by_hand(getkey):
 
 
 def test_online_memory_does_not_grow_with_episode_length(getkey):
+    """XLA's own count of scratch memory: the online form's is the same at T = 10 and T = 400
+    (the episode itself is an argument), while the factored form's grows with T (so the
+    measurement can tell)."""
     net = small_network("mixed", 2.0, n_out=3)
     weights = strong_weights(net, getkey())
     config = rw.actor_critic(2)
-    sizes = []
-    for t in (10, 40):
-        episode = random_episode(getkey(), net, t=t)
-        lowered = jax.jit(lambda w, e: rw.reward_eprop_online(net, w, e, config=config)).lower(
-            weights, episode
+    temp = {}
+    for name in ("online", "factored"):
+        for t in (10, 400):
+            episode = random_episode(getkey(), net, t=t)
+            episode = episode._replace(actions=episode.actions.astype(jnp.int32))
+            engine = rw.ENGINES[name]
+            step = jax.jit(lambda w, e, engine=engine: engine(net, w, e, config=config))
+            memory = step.lower(weights, episode).compile().memory_analysis()
+            temp[name, t] = memory.temp_size_in_bytes
+    assert temp["online", 400] <= temp["online", 10] * 1.01 + 256, temp
+    assert temp["factored", 400] > 10 * temp["factored", 10], temp
+
+
+def test_one_descent_step_raises_the_taken_actions_probability_and_the_value(getkey):
+    """One step, action 1 taken, reward far above V (advantage > 0): after one small descent step
+    on the gradient, pi(1) and V rise (on the same spikes)."""
+    net = small_network("mixed", 2.0, n_out=3)
+    config = rw.actor_critic(2, gamma=0.9, c_value=0.5, c_entropy=0.0)
+    weights = strong_weights(net, getkey())
+    inputs = (jax.random.uniform(getkey(), (1, 1, net.n_in)) < 0.5).astype(jnp.float64)
+    y0 = ej.simulate(net, weights, inputs).y[0, 0]
+    episode = rw.Episode(
+        inputs, jnp.ones((1, 1), jnp.int32), y0[2:][None] + 5.0, jnp.ones((1, 1), jnp.float64)
+    )
+    for name in ("online",):  # the paper's form; the engines agree (tests above)
+        grads, _ = rw.ENGINES[name](net, weights, episode, config=config, feedback="symmetric")
+        stepped = jax.tree.map(lambda w, g: w - 1e-2 * g, weights, grads)
+        y1 = ej.simulate(net, stepped, inputs).y[0, 0]
+        pi0, v0 = rw.policy_and_value(y0, 2)
+        pi1, v1 = rw.policy_and_value(y1, 2)
+        assert float(pi1[1]) > float(pi0[1]) + 1e-6, name
+        assert float(v1) > float(v0) + 1e-6, name
+
+
+def test_hand_worked_case_gamma_filtered_td_error_equals_the_monte_carlo_form():
+    """One LIF neuron, one input, three steps, every number by hand (kappa = 1/2, gamma = 1/2).
+
+    Spikes z = (1, 0, 1), value row w^V = 2, policy rows and biases 0 (pi = (1/2, 1/2)),
+    rewards (0, 0, 1), actions (0, 1, 0), c_V = 1, c_H = 0:
+    zbar = (1/2, 1/4, 5/8), V = w^V zbar = (1, 1/2, 5/4),
+    delta = (0 + 1/2 * 1/2 - 1, 0 + 1/2 * 5/4 - 1/2, 1 - 5/4) = (-3/4, 1/8, -1/4),
+    G = (1/4, 1/2, 1), Psi = G - V = (-3/4, 0, -1/4).
+    The gamma-filtered TD error form sum_t delta_t F_gamma(zbar)_t (F_gamma(zbar) = (1/2, 1/2,
+    7/8)) and the Monte-Carlo return form sum_t Psi_t zbar_t (TD(lambda = 1), forward view) both
+    give -17/32, so dJ/dw^V = -(c_V/N) (-17/32) = 17/96 with N = 3; the value bias (bbar =
+    (1/2, 3/4, 7/8)): 19/96; the policy row of action 0: (1/N) sum_t Psi_t (pi_t - 1[a_t = 0])
+    zbar_t = (1/3)(3/16 + 0 + 5/64) = 17/192 (action 1: -17/192); policy biases +-19/192; the
+    mean squared TD error 41/192.
+    """
+    net = ej.network(1, 1, 3, tau_out=1.0 / np.log(2.0), refractory=0.0)
+    f64 = jnp.float64
+    weights = ej.init_weights(net, jax.random.key(0), dtype=f64)._replace(
+        w_in=jnp.ones((1, 1), f64),
+        w_rec=jnp.zeros((1, 1), f64),
+        w_out=jnp.array([[0.0], [0.0], [2.0]], f64),
+        b_out=jnp.zeros((3,), f64),
+    )
+    inputs = jnp.array([1.0, 0.0, 1.0], f64).reshape(3, 1, 1)
+    trajectory = ej.simulate(net, weights, inputs)
+    np.testing.assert_allclose(trajectory.z[:, 0, 0], [1.0, 0.0, 1.0])  # the given spikes
+    np.testing.assert_allclose(trajectory.y[:, 0, 2], [1.0, 0.5, 1.25], atol=1e-12)
+    episode = rw.Episode(
+        inputs,
+        jnp.array([[0], [1], [0]], jnp.int32),
+        jnp.array([[0.0], [0.0], [1.0]], f64),
+        jnp.ones((3, 1), f64),
+    )
+    config = rw.actor_critic(2, gamma=0.5, c_value=1.0, c_entropy=0.0)
+    psi = rw.advantages(config, trajectory.y[:, :, 2], episode.rewards, episode.mask)
+    np.testing.assert_allclose(psi[:, 0], [-0.75, 0.0, -0.25], atol=1e-12)
+    for name, engine in rw.ENGINES.items():
+        grads, aux = engine(net, weights, episode, config=config, feedback="symmetric")
+        np.testing.assert_allclose(
+            grads.w_out[:, 0], [17 / 192, -17 / 192, 17 / 96], atol=1e-12, err_msg=name
         )
-        text = lowered.as_text()
-        sizes.append(len(re.findall(r"tensor<40x|tensor<10x", text)))
-    # the only T-sized tensors are the episode's own arrays and their slicing: same count
-    assert sizes[0] == sizes[1] > 0
+        np.testing.assert_allclose(
+            grads.b_out, [19 / 192, -19 / 192, 19 / 96], atol=1e-12, err_msg=name
+        )
+        assert abs(float(aux.td_error) - 41 / 192) < 1e-12, name
 
 
 def test_bad_inputs_name_the_parameter(getkey):

@@ -1,12 +1,14 @@
 """``eprop-jax reward``: the run folder (files, resume, refusal), figures, ``plot`` and errors."""
 
+import importlib.util
 import json
+from pathlib import Path
 
 import jax
 import numpy as np
 import pytest
 
-from eprop_jax import reward_train
+from eprop_jax import envs, reward_train
 from eprop_jax.cli import main
 
 TINY = [
@@ -63,12 +65,23 @@ def test_reward_run_folder_resume_refusal_and_plot(tmp_path, capsys):
     assert config["kind"] == "reward" and config["env_options"]["n_cues"] == 1
     lines = (out / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["iteration"] for line in lines] == [0, 1, 2]
+    first = json.loads(lines[0])
+    assert {"greedy", "p_label", "correct_unanimous", "correct_split", "outcomes"} <= set(first)
+    assert 0.0 <= first["greedy"] <= 1.0 and 0.0 < first["p_label"] < 1.0
     assert "iterations to criterion" in capsys.readouterr().out
     assert json.loads((out / "summary.json").read_text())["iterations"] == 3
     # resume to 5 iterations: the metrics continue after the final checkpoint (3 iterations)
     assert main([*TINY, "--iterations", "5", "--out", str(out), "--resume", "--no-plots"]) == 0
     lines = (out / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["iteration"] for line in lines] == [0, 1, 2, 3, 4]
+    # resuming the finished run does nothing: summary.json (its timing) stays as it was
+    summary = (out / "summary.json").read_text()
+    assert json.loads(summary)["seconds_per_iteration"] > 0
+    capsys.readouterr()
+    assert main([*TINY, "--iterations", "5", "--out", str(out), "--resume", "--no-plots"]) == 0
+    assert "nothing to do" in capsys.readouterr().out
+    assert (out / "summary.json").read_text() == summary
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 5
     # the compiled step (rollout, rule, Adam) was compiled once, the resumed run included
     assert [b.step._cache_size() for b in reward_train._BUILT.values()] == [1]
     # the recorded episode: 14 steps, rewards only in the recall window, G = r with gamma = 0
@@ -95,9 +108,60 @@ def test_reward_run_folder_resume_refusal_and_plot(tmp_path, capsys):
         (["--env-option", "n_cues=2"], "n_cues must be odd"),
         (["--n-alif", "9"], "n_alif must be an integer in [0, n_rec=6]; got 9"),
         (["--env-option", "dtype=float64"], "dtype is set by the environment"),
+        (["--env-option", "n_cue=3"], "`delayed_decision`: unknown option 'n_cue'; accepted: "),
+        (
+            ["--env-option", "reward_mode=once"],
+            "unknown reward_mode 'once'; expected one of 'per_step', 'end'",
+        ),
+        (["--feedback-std", "0.5"], "--feedback-std applies to random and adaptive feedback"),
+        (["--feedback-std", "-1", "--feedback", "random"], "argument --feedback-std"),
     ],
 )
 def test_reward_bad_input_is_one_line(argv, message, tmp_path, capsys):
     assert main([*TINY, *argv, "--out", str(tmp_path / "bad")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and message in err, err
+
+
+def test_dnms_unknown_option_names_the_accepted_ones(tmp_path, capsys):
+    assert main(["reward", "dnms", "--env-option", "stim=3", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "`dnms`: unknown option 'stim'; accepted: dt, gap_steps" in err
+
+
+def test_env_dt_reaches_the_network_and_bools_are_refused():
+    options = {**reward_train.RewardConfig().env_options, "dt": 2.0}
+    config = reward_train.RewardConfig(env_options=options, n_rec=4, n_alif=2)
+    net, env, _, _ = reward_train.build_reward_run(config)
+    assert env.dt == net.dt == 2.0 and env.criterion == 0.9
+    assert envs.get_env("dnms", dt=0.5).dt == 0.5 and envs.get_env("dnms").criterion == 0.95
+    with pytest.raises(ValueError, match="n_alif must be an integer in \\[0, n_rec=4\\]; got True"):
+        reward_train.check_reward_config("api", reward_train.RewardConfig(n_rec=4, n_alif=True))
+
+
+SCRIPT = Path(__file__).parents[1] / "scripts" / "reward_results.py"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--seeds", "0"], "argument --seeds: must be an integer >= 1"),
+        (["--iterations", "0"], "argument --iterations: must be an integer >= 1"),
+        (["--feedback", "mirror"], "argument --feedback: invalid choice: 'mirror'"),
+        (["--env-option", "n_cue=3"], "unknown option 'n_cue'"),
+        (["--env-option", "n_cues=many"], "n_cues"),
+        (["--env-option", "x"], "expected KEY=VALUE"),
+        (["--feedback-std", "2"], "--feedback-std applies to random and adaptive feedback"),
+    ],
+)
+def test_reward_results_script_bad_input_is_one_line(argv, message, monkeypatch, capsys):
+    spec = importlib.util.spec_from_file_location("reward_results", SCRIPT)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    monkeypatch.setattr("sys.argv", ["reward_results.py", *argv])
+    monkeypatch.setattr(script, "run", lambda *a: pytest.fail("trained on bad input"))
+    with pytest.raises(SystemExit) as exit_:
+        script.main()
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "error:" in err and message in err, err

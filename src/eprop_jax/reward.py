@@ -30,8 +30,8 @@ Symbols (per episode :math:`b`; :math:`j` postsynaptic, :math:`i` presynaptic, :
 **The update** (Bellec et al. 2020, Methods "Reward-based e-prop", the actor-critic loss
 :math:`E = E_\pi + c_V E_V` with the policy-gradient and TD estimates of its gradient, and the
 update :math:`\Delta W_{ji} = -\eta \sum_t \delta_t \mathcal F_\gamma(L_j \bar e_{ji})_t`;
-Eqs. 29-33 of the published version as we number them, not checked against the PDF here). We
-add an entropy bonus and the firing-rate regulariser of ``losses.py``; the gradient that is
+cited by section, not by equation number: the numbers could not be checked against the
+published PDF). We add an entropy bonus and the firing-rate regulariser of ``losses.py``; the gradient that is
 *descended* is
 
 .. math::

@@ -14,8 +14,16 @@ probabilities, value, rewards and the discounted return) and ``summary.json``.
 
 Metrics per iteration: ``return`` (mean undiscounted return per episode), ``entropy``,
 ``td_error`` (mean squared TD error), ``rate`` (mean firing rate, Hz) and, for environments
-whose episodes end in a choice (``delayed_decision``), ``correct``: the number of episodes whose
-return exceeds ``success_return``.
+whose episodes end in a choice (``delayed_decision``, ``dnms``), ``correct``: the number of
+episodes whose return exceeds ``success_return`` (the *sampled* choice), ``outcomes`` (the same,
+per episode). Environments with a ``score`` add, over the recall window: ``greedy`` (fraction of
+episodes whose argmax action is right on more than half of the recall steps), ``p_label`` (mean
+:math:`\\pi_t(\text{label})`) and, for ``delayed_decision``, ``correct_unanimous`` and
+``correct_split``: the fraction of sampled choices correct on trials whose cues all point one way
+and on the others (``None`` when the batch has none).
+
+"Trained" is the environment's criterion (``Env.criterion``: 90 % of 100 successive episodes
+correct for ``delayed_decision``, Miconi's 95 % for ``dnms``).
 """
 
 from __future__ import annotations
@@ -45,6 +53,7 @@ class RewardStepOutput(NamedTuple):
 
     aux: RewardAux
     episode: Episode
+    scores: dict | None  # Env.score per episode, each shape=(B,) (None without a score)
 
 
 def make_reward_step(
@@ -78,11 +87,11 @@ def make_reward_step(
 
     @jax.jit
     def step(weights, opt_state, key):
-        episode, _ = rollout(net, weights, env, key, n_batch)
+        episode, trace = rollout(net, weights, env, key, n_batch)
         grads, aux = engine(net, weights, episode, config=config, feedback=fb, regularization=reg)
         updates, opt_state = optimizer.update(grads, opt_state, weights)
         weights = optax.apply_updates(weights, updates)
-        return weights, opt_state, RewardStepOutput(aux, episode)
+        return weights, opt_state, RewardStepOutput(aux, episode, trace.scores)
 
     return step
 
@@ -101,6 +110,23 @@ def step_metrics(output: RewardStepOutput, dt: float, success_return: float | No
         outcomes = np.asarray(aux.episode_return) > success_return
         metrics["correct"] = int(outcomes.sum())
         metrics["outcomes"] = "".join("1" if o else "0" for o in outcomes)  # in batch order
+        metrics.update(score_metrics(output.scores, outcomes))
+    return metrics
+
+
+def score_metrics(scores: dict | None, outcomes: np.ndarray) -> dict:
+    """``greedy``, ``p_label`` and the accuracy by difficulty (module docstring) of one batch;
+    ``outcomes``: the sampled choices' 0/1 correctness ``(B,)``."""
+    if scores is None:
+        return {}
+    metrics = {
+        "greedy": float(np.mean(np.asarray(scores["greedy"]))),
+        "p_label": float(np.mean(np.asarray(scores["p_label"]))),
+    }
+    if "unanimous" in scores:
+        easy = np.asarray(scores["unanimous"]) > 0.5
+        for name, sel in (("correct_unanimous", easy), ("correct_split", ~easy)):
+            metrics[name] = float(np.mean(outcomes[sel])) if sel.any() else None
     return metrics
 
 
@@ -146,12 +172,19 @@ def train_reward_seeds(
 
     Returns:
         ``{"correct": (n_seeds, iterations, n_batch) bool array, "return": (n_seeds,
-        iterations) mean returns, "seconds_per_iteration": float, "weights": final Weights
-        (leading seed axis)}``.
+        iterations) mean returns, "scores": {name: (n_seeds, iterations, n_batch)} of
+        ``env.score`` (empty without one), "seconds_per_iteration": float, "weights": final
+        Weights (leading seed axis)}``.
     """
     api = "train_reward_seeds"
     check_positive(api, "learning_rate", learning_rate)
     check_positive(api, "lr_decay", lr_decay)
+    for name, value in (("iterations", iterations), ("n_batch", n_batch), ("seeds", len(seeds))):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            what = "a non-empty list" if name == "seeds" else "an integer >= 1"
+            raise ValueError(f"`{api}`: {name} must be {what}; got {value!r}.")
+    if feedback_std is not None:
+        check_positive(api, "feedback_std", feedback_std)
     success_return = env.success_return if env.success_return is not None else np.inf
     schedule = optax.exponential_decay(learning_rate, 100, lr_decay, staircase=True)
     optimizer = optax.adam(schedule)
@@ -175,7 +208,7 @@ def train_reward_seeds(
     vstep = jax.jit(
         jax.vmap(lambda w, s, k, i: step(w, s, jax.random.fold_in(k, i)), in_axes=(0, 0, 0, None))
     )
-    correct, returns = [], []
+    correct, returns, scores = [], [], []
     start = None
     for it in range(iterations):
         weights, opt_state, out = vstep(weights, opt_state, run_keys, it)
@@ -184,12 +217,15 @@ def train_reward_seeds(
             start = time.perf_counter()  # after compilation
         correct.append(ret > success_return)
         returns.append(ret.mean(axis=1))
+        if out.scores is not None:
+            scores.append({k: np.asarray(v) for k, v in out.scores.items()})
         if callback is not None:
             callback(it, {"return": ret.mean(axis=1), "correct": (ret > success_return).mean(1)})
     elapsed = time.perf_counter() - start
     return {
         "correct": np.stack(correct, axis=1),
         "return": np.stack(returns, axis=1),
+        "scores": {k: np.stack([s[k] for s in scores], axis=1) for k in (scores or [{}])[0]},
         "seconds_per_iteration": elapsed / max(iterations - 1, 1),
         "weights": weights,
     }
@@ -243,7 +279,11 @@ def check_reward_config(api: str, config: RewardConfig) -> None:
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"`{api}`: {name} must be an integer >= 1; got {value!r}.")
-    if not isinstance(config.n_alif, int) or not 0 <= config.n_alif <= config.n_rec:
+    if (
+        isinstance(config.n_alif, bool)
+        or not isinstance(config.n_alif, int)
+        or not 0 <= config.n_alif <= config.n_rec
+    ):
         raise ValueError(
             f"`{api}`: n_alif must be an integer in [0, n_rec={config.n_rec}]; got {config.n_alif!r}."
         )
@@ -259,13 +299,15 @@ def check_reward_config(api: str, config: RewardConfig) -> None:
     check_positive(api, "lr_decay", config.lr_decay)
     check_choice(api, "implementation", config.implementation, tuple(ENGINES))
     resolve_feedback(config.feedback, api)
+    if config.feedback_std is not None:
+        check_positive(api, "feedback_std", config.feedback_std)
     rate_regularization(config.c_reg, config.f_target)
 
 
 def build_reward_run(config: RewardConfig):
     """``(net, env, actor_critic, regularization)`` of a checked configuration."""
     env = get_env(config.env, **config.env_options)
-    net = network(env.n_obs, config.n_rec, env.n_actions + 1, n_alif=config.n_alif)
+    net = network(env.n_obs, config.n_rec, env.n_actions + 1, n_alif=config.n_alif, dt=env.dt)
     ac = actor_critic(
         env.n_actions, gamma=config.gamma, c_value=config.c_value, c_entropy=config.c_entropy
     )
@@ -368,9 +410,11 @@ def train_reward(
         resume, overwrite: see :func:`eprop_jax.rundir.open_run`.
 
     Returns:
-        The summary (also ``summary.json``): iterations, ``iterations_to_criterion`` (90 % of
-        100 successive episodes correct, ``None`` if not reached or not defined), final
-        metrics and ``seconds_per_iteration``.
+        The summary (also ``summary.json``): iterations, ``iterations_to_criterion`` (the
+        environment's criterion, ``Env.criterion`` of 100 successive episodes correct, ``None``
+        if not reached or not defined), final metrics and ``seconds_per_iteration``. Resuming a
+        run that has done all its iterations changes nothing and returns the saved summary
+        with ``"already_done": True``.
 
     Raises:
         ValueError: a bad configuration or a folder that cannot be used.
@@ -431,6 +475,9 @@ def train_reward(
                     f"`{api}`: cannot resume {run.path} with iterations={config.iterations}: it "
                     f"has done {start} iterations already."
                 )
+            saved = run.path / "summary.json"
+            if start == config.iterations and saved.exists():
+                return {**json.loads(saved.read_text()), "already_done": True}  # nothing to do
 
         def save_checkpoint(iteration):
             leaves = jax.tree.leaves((weights, opt_state))
@@ -494,11 +541,12 @@ def train_reward(
         reached = None
         if outcomes and len(outcomes) == len(records):
             played = np.array([c == "1" for c in "".join(outcomes)])
-            reached = iterations_to_criterion(played, config.batch_size)
+            reached = iterations_to_criterion(played, config.batch_size, fraction=env.criterion)
         summary = {
             "iterations": config.iterations,
             "iterations_to_criterion": reached,
-            "criterion": "90% of 100 successive episodes correct (return > success_return)",
+            "criterion": f"{env.criterion:.0%} of 100 successive episodes correct "
+            "(return > success_return)",
             "final": records[-1] if records else None,
             "seconds_per_iteration": seconds,
             "resumed_at_iteration": start,

@@ -74,6 +74,12 @@ def _add_reward_parser(sub) -> None:
     p.add_argument("--f-target", type=_NON_NEGATIVE, default=d.f_target, help="Hz")
     p.add_argument("--feedback", choices=FEEDBACKS, default=d.feedback)
     p.add_argument(
+        "--feedback-std",
+        type=_POSITIVE,
+        help=f"std of the random feedback matrix b_fb, random and adaptive feedback only "
+        f"(default: {d.feedback_std})",
+    )
+    p.add_argument(
         "--implementation",
         choices=IMPLEMENTATIONS,
         default=d.implementation,
@@ -94,6 +100,12 @@ def _reward(args: argparse.Namespace) -> int:
 
     env_options = dict(RewardConfig().env_options) if args.env == "delayed_decision" else {}
     env_options.update(dict(args.env_option))
+    if args.feedback_std is not None and args.feedback == "symmetric":
+        raise ValueError(
+            "--feedback-std applies to random and adaptive feedback (it draws b_fb); the run uses "
+            "symmetric feedback."
+        )
+    feedback_std = RewardConfig().feedback_std if args.feedback_std is None else args.feedback_std
     config = RewardConfig(
         env=args.env,
         env_options=env_options,
@@ -109,6 +121,7 @@ def _reward(args: argparse.Namespace) -> int:
         c_reg=args.c_reg,
         f_target=args.f_target,
         feedback=args.feedback,
+        feedback_std=feedback_std,
         implementation=args.implementation,
         seed=args.seed,
         checkpoint_interval=args.checkpoint_interval,
@@ -123,6 +136,8 @@ def _reward(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
     )
     final = summary["final"] or {}
+    if summary.get("already_done"):
+        print(f"nothing to do: {out} has done its {summary['iterations']} iterations already")
     print(
         f"done: {summary['iterations']} iterations, {summary['seconds_per_iteration']:.3f} s each"
     )

@@ -14,10 +14,17 @@ episodes and runs them, with the network (``network.py``) and the policy
 environment returns :math:`r_t`, ``done_t`` and :math:`x_{t+1}`. The alive mask is
 :math:`m_1 = 1`, :math:`m_{t+1} = m_t (1 - \mathrm{done}_t)`: steps after the end are recorded
 with :math:`m = 0` and their rewards zeroed; the environment may do anything there.
+
+An environment may also say how to *score* an episode beyond its return (``Env.score``):
+``score(final_state, pi)`` with the policy :math:`\pi_t` of the whole episode ``(T, K)`` returns
+a dict of per-episode scalars (for ``delayed_decision`` and ``dnms``: the greedy (argmax)
+accuracy over the recall window, the mean :math:`\pi_t(\text{label})` there and the trial's
+difficulty); :func:`rollout` evaluates it for every episode (``RolloutTrace.scores``).
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -39,6 +46,9 @@ class Env(NamedTuple):
     n_actions: int  # the network has n_actions + 1 readouts (policy logits and value)
     n_steps: int  # maximum episode length T
     success_return: float | None = None  # a return above this counts as a correct episode
+    dt: float = 1.0  # ms per step; the network must use the same (reward_train builds it so)
+    criterion: float = 0.9  # "trained": this fraction of 100 successive episodes correct
+    score: Callable[[Any, jax.Array], dict] | None = None  # (final state, pi (T, K)) -> scalars
 
 
 class RolloutTrace(NamedTuple):
@@ -46,14 +56,29 @@ class RolloutTrace(NamedTuple):
 
     y: jax.Array  # shape=(T, B, K+1), readouts: policy logits and value
     z: jax.Array  # shape=(T, B, n_rec), spikes
+    scores: dict | None = None  # Env.score per episode, each shape=(B,); None without a score
 
 
 ENVS: dict[str, Callable[..., Env]] = {}
 
 
 def get_env(name: str, **options) -> Env:
-    """Build the registered environment called ``name`` with its keyword options."""
-    return ENVS[check_choice("get_env", "env", name, tuple(ENVS))](**options)
+    """Build the registered environment called ``name`` with its keyword options (an unknown
+    option is a one-line ``ValueError`` naming it and the accepted ones)."""
+    factory = ENVS[check_choice("get_env", "env", name, tuple(ENVS))]
+    params = inspect.signature(factory).parameters.values()
+    if not any(p.kind is p.VAR_KEYWORD for p in params):  # **options: the factory checks
+        check_options(name, options, [p.name for p in params])
+    return factory(**options)
+
+
+def check_options(api: str, options: dict, accepted) -> None:
+    """``ValueError`` naming the first key of ``options`` not in ``accepted``."""
+    for key in options:
+        if key not in accepted:
+            raise ValueError(
+                f"`{api}`: unknown option {key!r}; accepted: {', '.join(sorted(accepted))}."
+            )
 
 
 def rollout(
@@ -108,5 +133,9 @@ def rollout(
         return (state, env_state, next_obs, alive), ys
 
     carry0 = (init_state(net, n_batch, dtype), env_state, obs, jnp.ones((n_batch,), dtype))
-    _, (episode, trace) = jax.lax.scan(body, carry0, jax.random.split(key_steps, env.n_steps))
+    carry, (episode, trace) = jax.lax.scan(body, carry0, jax.random.split(key_steps, env.n_steps))
+    if env.score is not None:
+        pi = jax.nn.softmax(trace.y[..., :n_actions], axis=-1)  # (T, B, K)
+        scores = jax.vmap(env.score, in_axes=(0, 1))(carry[1], pi)
+        trace = trace._replace(scores=scores)
     return episode, trace

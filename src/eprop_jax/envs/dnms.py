@@ -11,7 +11,8 @@ while their stimulus is on; a third group fires at ``noise_rate`` throughout (ob
 Actions: 0 = "same", 1 = "different". Each response-window step whose action is right (1 for AB
 and BA, 0 for AA and BB) earns 1; nothing else is rewarded. The episode's *answer* is correct
 when more than half of the response steps were right (``Env.success_return``), the analogue of
-Miconi's criterion "error < 1" (the output on the right side of 0 on average).
+Miconi's criterion "error < 1" (the output on the right side of 0 on average); trained means
+Miconi's 95 % of 100 successive trials correct (``Env.criterion``).
 
 Example:
     >>> env = dnms()
@@ -28,6 +29,7 @@ import jax.numpy as jnp
 
 from .._checks import check_positive
 from .base import ENVS, Env
+from .delayed_decision import recall_scores
 
 TRIAL_TYPES = ("AA", "AB", "BA", "BB")
 
@@ -103,7 +105,12 @@ def dnms(
         state = state._replace(t=state.t + 1)
         return state, observe(state, key), reward, done
 
-    return Env("dnms", reset, step, 3 * n_per_group, 2, trial_steps, response_steps / 2)
+    def score(state: DnmsState, pi):
+        different = ((state.trial_type // 2) != (state.trial_type % 2)).astype(jnp.int32)
+        return recall_scores(pi[response_start:], different)
+
+    n_obs = 3 * n_per_group
+    return Env("dnms", reset, step, n_obs, 2, trial_steps, response_steps / 2, dt, 0.95, score)
 
 
 ENVS["dnms"] = dnms
