@@ -1,6 +1,7 @@
 """The factored offline e-prop equals online e-prop (float64, rel err <= 1e-10)."""
 
 import functools
+import importlib
 import itertools
 import re
 import types
@@ -132,3 +133,20 @@ def test_record_and_custom_rule_raise(getkey):
         eprop_factored_gradients(
             net, weights, *batch, **{**kwargs, "feedback_matrix": weights.w_out}
         )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("model", "chunk_elements"), [("alif", 1), ("alif", 160), ("psc_delta", 1)]
+)
+def test_chunked_reverse_pass_equals_online(getkey, monkeypatch, model, chunk_elements):
+    """T = 30 cut into chunks of 8 steps (three, then a head of 6) or of 10 (three, no head):
+    the kappa filter, the adjoint's carry and z_{t-1} cross chunk boundaries exactly."""
+    # the module (``eprop_jax.eprop_factored`` as an attribute is the rule of that name)
+    factored_module = importlib.import_module("eprop_jax.eprop_factored")
+    monkeypatch.setattr(factored_module, "_CHUNK_ELEMENTS", chunk_elements)
+    options = {"v_reset": 0.1} if model == "psc_delta" else {}
+    net = small_network("mixed", 3.0, model=model, **options)
+    weights, batch = active_case(getkey, net, "cross_entropy")
+    assert batch.inputs.shape[:2] == (30, 2)  # size = max(8, chunk_elements // (2 * 8))
+    assert_equal_results(*both(net, weights, batch, "cross_entropy", 0.5, "random"))

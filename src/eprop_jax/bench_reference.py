@@ -7,15 +7,20 @@ regularisation, written without options, checks, recording or bookkeeping, so th
 float64, that its gradient equals the library's to 1e-10.
 
 The step (``models/alif.py``'s ALIF with the reset gradient kept, ``network.py``'s recurrence and
-readout), with the input currents :math:`W^{in} x_t` computed for all steps by one matrix product
-before the scan:
+readout), laid out as :func:`~eprop_jax.network.run_network` lays it out, because on XLA:CPU every
+``(T, B, n)`` array that ``jax.grad`` stores costs about its page faults: the input current
+:math:`W^{in} x_t` is computed inside the step (no hoisted ``(T, B, n)`` current, no cotangent
+of it), the recurrent input :math:`q_t = \hat W^{rec} z_t` is computed at the end of step
+:math:`t` and carried (the recurrent and readout products share one stored residual, :math:`z_t`),
+refractory neurons get :math:`u_t = -\infty` (one stored pseudo-derivative instead of
+pseudo-derivative and gate), and spikes are counted in the carry:
 
 .. math::
 
-    v_t &= \alpha v_{t-1} + W^{in} x_t + \hat W^{rec} z_{t-1} - v_{th} z_{t-1},
-    \qquad \hat W^{rec} = W^{rec} \odot (1 - I) \\
-    z_t &= H(v_t - v_{th} - \beta a_t)\,[r_{t-1} = 0],
-    \qquad \partial z_t / \partial v_t := \psi_t = h \max(0, 1 - |v_t - v_{th} - \beta a_t| / w) \\
+    v_t &= \alpha v_{t-1} + W^{in} x_t + q_{t-1} - v_{th} z_{t-1},
+    \qquad q_t = \hat W^{rec} z_t, \qquad \hat W^{rec} = W^{rec} \odot (1 - I) \\
+    u_t &= v_t - v_{th} - \beta a_t + (-\infty)\,[r_{t-1} > 0], \qquad
+    z_t = H(u_t), \qquad \partial z_t / \partial u_t := \psi_t = h \max(0, 1 - |u_t| / w) \\
     r_t &= \max(z_t\,(n_{ref} - 1) + (1 - z_t)(r_{t-1} - 1), 0), \qquad a_{t+1} = \rho a_t + z_t \\
     y_t &= \kappa y_{t-1} + (1 - \kappa)(W^{out} z_t + b)
 
@@ -28,9 +33,9 @@ and the objective
 
 with :math:`N = \max(\sum m, 1)` and :math:`f^* = f_{target}\,dt / 1000`.
 
-The carry is ``(v, a, z, r, y, spike_count)``: four ``(B, n)`` arrays, ``(B, K)`` and ``(n,)``; the
-scan stacks only the readout ``(T, B, K)``. Only the piecewise-linear pseudo-derivative (the
-benchmark's) is implemented.
+The carry is ``(v, a, z, r, q, y, spike_count)``: five ``(B, n)`` arrays, ``(B, K)`` and
+``(n,)``; the scan stacks only the readout ``(T, B, K)``. Only the piecewise-linear
+pseudo-derivative (the benchmark's) is implemented.
 
 References:
     Bellec et al. 2020, Nat. Commun. 11:3625, Eqs. 8 and 21-24.
@@ -90,21 +95,22 @@ def bptt_lean(net: Network, c_reg: float, f_target: float) -> Callable[[Weights,
         )
         n_ref = jnp.asarray(p.n_refractory, jnp.int32)
         kappa = jnp.asarray(net.readout.kappa, dtype)
-        t, b, n_in = batch.inputs.shape
+        b = batch.inputs.shape[1]
         n = w.w_rec.shape[0]
+        w_in_t = w.w_in.T
         w_rec_t = (w.w_rec * (1 - jnp.eye(n, dtype=dtype))).T
         w_out_t = w.w_out.T
         inputs, targets, mask = (jnp.asarray(x, dtype) for x in batch)
-        currents = (inputs.reshape(t * b, n_in) @ w.w_in.T).reshape(t, b, n)
 
-        def step(carry, current):
-            v, a, z, r, y, count = carry
-            v = alpha * v + (current + z @ w_rec_t) - thr * z
-            z = _spike(v - (thr + beta * a), height, width) * (r == 0).astype(dtype)
+        def step(carry, x):
+            v, a, z, r, q, y, count = carry
+            v = alpha * v + (x @ w_in_t + q) - thr * z
+            blocked = jnp.where(r == 0, 0.0, -jnp.inf).astype(dtype)
+            z = _spike(v - (thr + beta * a) + blocked, height, width)
             r = jnp.maximum(jnp.where(z > 0, n_ref - 1, r - 1), 0)
             a = rho * a + z
             y = kappa * y + (1 - kappa) * (z @ w_out_t + w.b_out)
-            return (v, a, z, r, y, count + z.sum(0)), y
+            return (v, a, z, r, z @ w_rec_t, y, count + z.sum(0)), y
 
         zeros = jnp.zeros((b, n), dtype)
         carry0 = (
@@ -112,10 +118,12 @@ def bptt_lean(net: Network, c_reg: float, f_target: float) -> Callable[[Weights,
             zeros,
             zeros,
             jnp.zeros((b, n), jnp.int32),
+            zeros,
             jnp.zeros((b, w.w_out.shape[0]), dtype),
             jnp.zeros((n,), dtype),
         )
-        (*_, count), y = jax.lax.scan(step, carry0, currents)
+        (*_, count), y = jax.lax.scan(step, carry0, inputs)
+        t = inputs.shape[0]
         ce = -jnp.sum(targets * jax.nn.log_softmax(y, axis=-1), axis=-1)
         task = jnp.sum(mask * ce) / jnp.maximum(jnp.sum(mask), 1)
         rate = count / (t * b)
