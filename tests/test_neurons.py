@@ -34,6 +34,16 @@ def test_spike_gradient_is_the_documented_pseudo_derivative(name):
     assert float(ej.pseudo_derivative(name)(jnp.array(0.0), height, width)) == height
 
 
+@pytest.mark.parametrize("name", list(SURROGATES))
+def test_refractory_gate_minus_inf_has_zero_first_and_second_derivative(name):
+    """A refractory neuron is gated with u = -inf: no spike, psi = 0, and no NaN one level up."""
+    spike = ej.spike_function(name)
+    u = jnp.array(-jnp.inf)
+    assert float(spike(u, 0.5, 0.6)) == 0.0
+    assert float(jax.grad(spike)(u, 0.5, 0.6)) == 0.0
+    assert float(jax.grad(jax.grad(spike))(u, 0.5, 0.6)) == 0.0
+
+
 @pytest.mark.parametrize("name", ["exponential", "fast_sigmoid", "arctan"])
 def test_smooth_surrogates_pass_check_grads(name):
     psi = ej.pseudo_derivative(name)

@@ -99,6 +99,7 @@ from .types import RuleAux
 # Steps per chunk of the reverse pass: about _CHUNK_ELEMENTS / (B n), at least 8. Small chunks
 # measured fastest on XLA:CPU (B 64, n 100: 8 steps, 0.2 MB per (size, B, n) array).
 _CHUNK_ELEMENTS = 2**14
+_MAX_CHUNK = 64  # the filter matrix is size x size: bounded for tiny networks
 
 
 def eprop_factored_gradients(
@@ -215,7 +216,7 @@ def eprop_factored_gradients(
     # (a small matrix product), the coefficients c_t (one matrix product), the model's adjoint
     # (an element-wise reverse scan), and the chunk's share of the gradient sums as 2-D matrix
     # products. Every per-chunk array stays in cache; no (T, B, n) array besides u is allocated.
-    size = min(t_steps, max(8, _CHUNK_ELEMENTS // (n_batch * max(n, n_in))))
+    size = min(t_steps, _MAX_CHUNK, max(8, _CHUNK_ELEMENTS // (n_batch * max(n, n_in))))
     n_full, head = divmod(t_steps, size)
     lag = jnp.arange(size)[None, :] - jnp.arange(size)[:, None]  # s - t
     with jax.ensure_compile_time_eval():

@@ -114,7 +114,11 @@ def spike_function(name: str = "piecewise_linear") -> Callable[..., jax.Array]:
     def _spike_jvp(primals, tangents):
         u, height, width = primals
         du = tangents[0]
-        return spike(u, height, width), psi(u, height, width) * du
+        # A refractory neuron is gated with u = -inf (models/alif.py); psi(-inf) = 0 for every
+        # shape, but the 1/y shapes would give NaN second derivatives there, so -inf is kept out.
+        blocked = jnp.isneginf(u)
+        slope = jnp.where(blocked, 0.0, psi(jnp.where(blocked, 0.0, u), height, width))
+        return spike(u, height, width), slope * du
 
     return spike
 
