@@ -36,7 +36,7 @@ notebooks: setup
 	$(BIN)/python -m jupytext --to ipynb --update notebooks/[0-9]*.py
 
 # The whole suite, spread over the machine's cores (pytest-xdist). `make test-fast` leaves out the
-# tests marked slow (see tests/conftest.py): the quick loop while editing, under 2 minutes on 2 cores.
+# tests marked slow (see tests/conftest.py): the quick loop while editing (about 4 minutes on 2 idle cores).
 PYTEST_WORKERS ?= auto
 
 test: setup
