@@ -258,6 +258,15 @@ def _stats(reg, net, spike_sum, mask, t_steps, n_batch):
     )
 
 
+def _episode_targets(net: Network, weights: Weights, config: ActorCritic, episode: Episode):
+    r"""Re-run the episode and build the surrogate targets of :math:`J` from its advantages
+    :math:`\Psi` (values held constant). Returns ``(trajectory, targets)``."""
+    traj = simulate(net, weights, episode.inputs)
+    values = jax.lax.stop_gradient(traj.y[..., config.n_actions])
+    psi = advantages(config, values, episode.rewards, episode.mask)
+    return traj, surrogate_targets(config, episode.actions, psi, weights.w_rec.dtype)
+
+
 def reward_eprop_autodiff(
     net: Network,
     weights: Weights,
@@ -284,10 +293,7 @@ def reward_eprop_autodiff(
     api = "reward_eprop_autodiff"
     episode, fb, b_matrix = _prepare(api, net, config, weights, episode, feedback)
     reg = regularization or rate_regularization()
-    traj = simulate(net, weights, episode.inputs)
-    values = jax.lax.stop_gradient(traj.y[..., config.n_actions])
-    psi = advantages(config, values, episode.rewards, episode.mask)
-    targets = surrogate_targets(config, episode.actions, psi, weights.w_rec.dtype)
+    traj, targets = _episode_targets(net, weights, config, episode)
     grads, _ = autodiff_gradients(
         net,
         weights,
@@ -320,10 +326,7 @@ def reward_eprop_factored(
     api = "reward_eprop_factored"
     episode, fb, b_matrix = _prepare(api, net, config, weights, episode, feedback)
     reg = regularization or rate_regularization()
-    traj = simulate(net, weights, episode.inputs)
-    values = traj.y[..., config.n_actions]
-    psi = advantages(config, values, episode.rewards, episode.mask)
-    targets = surrogate_targets(config, episode.actions, psi, weights.w_rec.dtype)
+    traj, targets = _episode_targets(net, weights, config, episode)
     grads, _ = eprop_factored_gradients(
         net,
         weights,
