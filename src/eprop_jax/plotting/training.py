@@ -134,13 +134,7 @@ def plot_learning_curve(metrics: Sequence[Mapping[str, Any]], task_kind: str) ->
     if ev:
         ax.plot(ev_it, ev_loss, ls="", marker="o", ms=5, color="tab:orange", label="eval loss")
     positive = np.concatenate([loss, ev_loss])
-    positive = positive[np.isfinite(positive) & (positive > 0)]
-    if positive.size:
-        ax.set_yscale("log", nonpositive="mask")
-    ax.set_ylabel("loss")
-    ax.set_title("loss")
-    ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize=8)
+    _style_loss_axis(ax, log=bool(np.any(np.isfinite(positive) & (positive > 0))))
 
     if classification:
 
@@ -165,17 +159,32 @@ def plot_learning_curve(metrics: Sequence[Mapping[str, Any]], task_kind: str) ->
         if ev_rec:
             x, y = np.array(ev_rec).T
             ax.plot(x, y, ls="", marker="o", ms=5, color="tab:orange", label="eval")
-        ax.axhline(RECALL_CRITERION, color="k", ls="--", lw=1, label="7% (paper criterion)")
-        ax.axhline(0.10, color="0.4", ls=":", lw=1, label="10%")
         top = np.nanmax(np.concatenate([err, [0.12], [y for _, y in ev_rec]]))
-        ax.set_ylim(-0.02, min(1.02, 1.05 * top) if np.isfinite(top) else 1.02)
-        ax.set_ylabel("recall error")
-        ax.set_title("recall error (1 - accuracy)")
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8, ncols=2)
+        _style_recall_axis(ax, min(1.02, 1.05 * top) if np.isfinite(top) else 1.02)
 
     axes[-1].set_xlabel("iteration")
     return fig
+
+
+def _style_loss_axis(ax, log: bool) -> None:
+    """Labels, grid and legend of a learning curve's loss panel (log scale when ``log``)."""
+    if log:
+        ax.set_yscale("log", nonpositive="mask")
+    ax.set_ylabel("loss")
+    ax.set_title("loss")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=8)
+
+
+def _style_recall_axis(ax, top: float) -> None:
+    """The 7 % and 10 % lines, limits, labels and legend of a recall-error panel."""
+    ax.axhline(RECALL_CRITERION, color="k", ls="--", lw=1, label="7% (paper criterion)")
+    ax.axhline(0.10, color="0.4", ls=":", lw=1, label="10%")
+    ax.set_ylim(-0.02, top)
+    ax.set_ylabel("recall error")
+    ax.set_title("recall error (1 - accuracy)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, ncols=2)
 
 
 def _seed_matrix(metrics: Sequence[Mapping[str, Any]], key: str, n_seeds: int) -> np.ndarray:
@@ -256,22 +265,11 @@ def plot_seed_learning_curves(
 
     ax = axes[0]
     loss = bands(ax, "loss", "eval_loss", "training loss")
-    if np.any(np.isfinite(loss) & (loss > 0)):
-        ax.set_yscale("log", nonpositive="mask")
-    ax.set_ylabel("loss")
-    ax.set_title("loss")
-    ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize=8)
+    _style_loss_axis(ax, log=bool(np.any(np.isfinite(loss) & (loss > 0))))
     if classification:
         ax = axes[1]
         bands(ax, "recall_error", "eval_recall_error", "training")
-        ax.axhline(RECALL_CRITERION, color="k", ls="--", lw=1, label="7% (paper criterion)")
-        ax.axhline(0.10, color="0.4", ls=":", lw=1, label="10%")
-        ax.set_ylim(-0.02, 1.02)
-        ax.set_ylabel("recall error")
-        ax.set_title("recall error (1 - accuracy)")
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8, ncols=2)
+        _style_recall_axis(ax, 1.02)
     axes[-1].set_xlabel("iteration")
     return fig
 
