@@ -43,6 +43,17 @@ import time
 import numpy as np
 
 
+def _weight_matrix(nest, pre, post) -> np.ndarray:
+    """NEST's weights from ``pre`` to ``post`` as a dense ``(len(post), len(pre))`` array."""
+    conns = nest.GetConnections(pre, post).get(["source", "target", "weight"])
+    w = np.zeros((len(post), len(pre)))
+    w[
+        np.array(conns["target"]) - min(post.tolist()),
+        np.array(conns["source"]) - min(pre.tolist()),
+    ] = conns["weight"]
+    return w
+
+
 def _import_nest():
     os.environ.setdefault("PYNEST_QUIET", "1")  # no banner on stdout
     import nest
@@ -141,15 +152,6 @@ def run_nest(tut, etas=None, rng_seed: int = 1) -> dict:
     final = nest.Create("spike_generator", {"spike_times": [n_seq * steps + 6.0]})
     nest.Connect(final, parrots + rec, "all_to_all", {"weight": 1000.0})
 
-    def matrix(pre, post):
-        conns = nest.GetConnections(pre, post).get(["source", "target", "weight"])
-        w = np.zeros((len(post), len(pre)))
-        w[
-            np.array(conns["target"]) - min(post.tolist()),
-            np.array(conns["source"]) - min(pre.tolist()),
-        ] = conns["weight"]
-        return w
-
     wall, cpu = time.perf_counter(), time.process_time()
     if etas is None:
         nest.Simulate(n_seq * steps + 8.0)
@@ -178,9 +180,9 @@ def run_nest(tut, etas=None, rng_seed: int = 1) -> dict:
     else:
         loss = 0.5 * np.mean(np.sum((signal - target) ** 2, axis=3), axis=(0, 2))
     return {
-        "w_in": matrix(parrots, rec),
-        "w_rec": matrix(rec, rec),
-        "w_out": matrix(rec, out),
+        "w_in": _weight_matrix(nest, parrots, rec),
+        "w_rec": _weight_matrix(nest, rec, rec),
+        "w_out": _weight_matrix(nest, rec, out),
         "loss": loss,
         "seconds": wall,
         "cpu_seconds": cpu,
@@ -347,15 +349,6 @@ def run_nest_current(tut, record_v: bool = False) -> dict:
         final = nest.Create("spike_generator", 1, {"spike_times": [task + 1.0]})
         nest.Connect(final, parrots + rec, "all_to_all", {"weight": 1000.0})
 
-    def matrix(pre, post):
-        conns = nest.GetConnections(pre, post).get(["source", "target", "weight"])
-        w = np.zeros((len(post), len(pre)))
-        w[
-            np.array(conns["target"]) - min(post.tolist()),
-            np.array(conns["source"]) - min(pre.tolist()),
-        ] = conns["weight"]
-        return w
-
     wall, cpu = time.perf_counter(), time.process_time()
     nest.Simulate(task + 5.0)  # total_offset + extension_sim, as both scripts
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
@@ -373,9 +366,9 @@ def run_nest_current(tut, record_v: bool = False) -> dict:
     return {
         **extra,
         "readout_signal": signal,
-        "w_in": matrix(parrots, rec),
-        "w_rec": matrix(rec, rec),
-        "w_out": matrix(rec, out),
+        "w_in": _weight_matrix(nest, parrots, rec),
+        "w_rec": _weight_matrix(nest, rec, rec),
+        "w_out": _weight_matrix(nest, rec, out),
         "loss": loss,
         "seconds": wall,
         "cpu_seconds": cpu,
