@@ -145,8 +145,9 @@ def test_chunked_reverse_pass_equals_online(getkey, monkeypatch, model, chunk_el
     # the module (``eprop_jax.eprop_factored`` as an attribute is the rule of that name)
     factored_module = importlib.import_module("eprop_jax.eprop_factored")
     monkeypatch.setattr(factored_module, "_CHUNK_ELEMENTS", chunk_elements)
+    monkeypatch.setattr(factored_module, "_MIN_CHUNK", 8)
     options = {"v_reset": 0.1} if model == "psc_delta" else {}
     net = small_network("mixed", 3.0, model=model, **options)
     weights, batch = active_case(getkey, net, "cross_entropy")
-    assert batch.inputs.shape[:2] == (30, 2)  # size = max(8, chunk_elements // (2 * 8))
+    assert batch.inputs.shape[:2] == (30, 2)  # size = max(8, chunk_elements // (2 * 8)), at most 32
     assert_equal_results(*both(net, weights, batch, "cross_entropy", 0.5, "random"))

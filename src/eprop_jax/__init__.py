@@ -12,6 +12,7 @@ The neuron model is a choice of :func:`network` (``model="alif"`` or ``"psc_delt
 :func:`simulate` runs, and :class:`Network` is a static pytree, so ``jax.jit(simulate)`` works.
 """
 
+from .allocator import keep_freed_memory as keep_freed_memory
 from .compare import alignment as alignment
 from .compare import compare_rules as compare_rules
 from .compare import format_alignment as format_alignment

@@ -38,6 +38,7 @@ from collections.abc import Sequence
 
 # Every name the single module eprop_jax/cli.py held stays importable from here (tests replace
 # the handlers on this module: main looks them up here at call time).
+from ..allocator import keep_freed_memory
 from ..rules import FEEDBACKS as FEEDBACKS
 from ..rules import RULES as RULES
 from ..rules import resolve_rule as resolve_rule
@@ -128,6 +129,7 @@ def _error_text(error: BaseException) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``eprop-jax`` command; returns the exit code (2: a user's mistake)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    keep_freed_memory()  # XLA:CPU's per-call buffers are reused instead of page-faulted anew
     if argv[:1] == ["bench"]:  # its options belong to eprop_jax.bench
         from ..bench import main as bench_main
 
