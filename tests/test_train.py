@@ -296,6 +296,25 @@ def test_check_finite_names_the_non_finite_weight(monkeypatch, name):
         train(small_config(iterations=2, check_finite=True), progress=False)
 
 
+def test_check_finite_names_the_seed(monkeypatch):
+    """With several seeds, the message also names the seed whose step was not finite."""
+    real, calls = train_module.init_weights, []
+
+    def init(*args, **kwargs):  # called once per seed, in seed order
+        weights = real(*args, **kwargs)
+        calls.append(1)
+        return weights._replace(w_rec=weights.w_rec.at[0, 0].set(np.nan if len(calls) == 2 else 0))
+
+    monkeypatch.setattr(train_module, "init_weights", init)
+    with pytest.raises(
+        TrainingDiverged,
+        match=re.escape(
+            "`train`: non-finite value (NaN/inf) in the weights w_rec (seed 4) at iteration 0."
+        ),
+    ):
+        train(small_config(iterations=2, check_finite=True, seed=3, seeds=3), progress=False)
+
+
 @pytest.mark.slow
 def test_check_finite_names_non_finite_inputs(monkeypatch):
     from eprop_jax import tasks

@@ -367,7 +367,19 @@ def _train(exp: Experiment, run: rundir.RunDir | None, progress: bool) -> TrainR
                 try:
                     error.throw()
                 except checkify.JaxRuntimeError as err:
-                    raise diverged(iteration, _check_error_text(err), advice="") from None
+                    what = _check_error_text(err)
+                    if multi:  # name the seeds whose step was not finite
+                        finite = np.atleast_1d(np.asarray(jax.device_get(out[2]["finite"])))
+                        bad = [
+                            s
+                            for s, ok, a in zip(seeds, finite, active, strict=True)
+                            if a and not ok
+                        ]
+                        if bad:
+                            what += (
+                                f" (seed{'s' if len(bad) > 1 else ''} {', '.join(map(str, bad))})"
+                            )
+                    raise diverged(iteration, what, advice="") from None
             new_weights, new_opt_state, m = out
             m = jax.device_get(m)
             finite = np.atleast_1d(np.asarray(m.pop("finite")))
