@@ -17,7 +17,8 @@ is not saved), so it is not the uninterrupted run bit for bit.
 Metrics per iteration: ``return`` (reward per game over the segment, mean over the games) and
 ``return_std``, ``score`` (mean undiscounted return of the last 100 finished episodes, ``None``
 before the first), ``episodes`` (finished so far), ``entropy``, ``td_error``, ``rate`` (Hz) and
-``seconds`` (wall time of the iteration, environment steps included).
+``seconds`` (wall time of the iteration), split into ``seconds_play`` (the games and the agent's
+steps, in Python) and ``seconds_learn`` (the jitted gradient and Adam).
 """
 
 from __future__ import annotations
@@ -187,7 +188,9 @@ def train_gym(
 
     Returns:
         The summary (also ``summary.json``): iterations, episodes finished, final metrics,
-        ``seconds_per_iteration`` (after the first, compiling, iteration) and the device.
+        ``seconds_per_iteration`` (after the first, compiling, iteration; split into
+        ``seconds_play``, the games and the agent's steps, and ``seconds_learn``, the gradient
+        and Adam) and the device.
 
     Raises:
         ValueError: a bad configuration, environment or folder.
@@ -307,6 +310,7 @@ def _train(api, config, envs, out_dir, progress, figures, resume, overwrite) -> 
                     max_steps=config.segment,
                     agent_step=agent_step,
                 )
+                t1 = time.perf_counter()
                 new_weights, new_opt, aux = update(weights, opt_state, episode)
                 if not all(bool(jnp.all(jnp.isfinite(w))) for w in new_weights):
                     where = ""
@@ -318,7 +322,8 @@ def _train(api, config, envs, out_dir, progress, figures, resume, overwrite) -> 
                     )
                 weights, opt_state = new_weights, new_opt
                 scores.extend(score for score, _ in finished)
-                seconds.append(time.perf_counter() - t0)
+                t2 = time.perf_counter()
+                seconds.append((t2 - t0, t1 - t0, t2 - t1))
                 metrics = _metrics(it, aux, scores, net.dt, seconds[-1])
                 records.append(metrics)
                 if run is not None:
@@ -339,8 +344,13 @@ def _train(api, config, envs, out_dir, progress, figures, resume, overwrite) -> 
             "iterations": config.iterations,
             "episodes_finished": len(scores),
             "final": records[-1] if records else None,
-            "seconds_per_iteration": float(np.mean(seconds[1:])) if len(seconds) > 1 else None,
-            "seconds_first_iteration": seconds[0] if seconds else None,
+            **{
+                f"seconds_{name}": float(np.mean([s[i] for s in seconds[1:]]))
+                if len(seconds) > 1
+                else None
+                for i, name in enumerate(("per_iteration", "play", "learn"))
+            },
+            "seconds_first_iteration": seconds[0][0] if seconds else None,
             "resumed_at_iteration": start,
             "device": str(jax.devices()[0]),
         }
@@ -356,7 +366,7 @@ def _train(api, config, envs, out_dir, progress, figures, resume, overwrite) -> 
             run.close()
 
 
-def _metrics(it: int, aux, scores: list[float], dt: float, seconds: float) -> dict:
+def _metrics(it: int, aux, scores: list[float], dt: float, seconds: tuple) -> dict:
     recent = scores[-SCORE_WINDOW:]
     return {
         "iteration": it,
@@ -367,5 +377,7 @@ def _metrics(it: int, aux, scores: list[float], dt: float, seconds: float) -> di
         "entropy": float(aux.entropy),
         "td_error": float(aux.td_error),
         "rate": float(jnp.mean(aux.rate)) * 1000.0 / dt,
-        "seconds": seconds,
+        "seconds": seconds[0],
+        "seconds_play": seconds[1],
+        "seconds_learn": seconds[2],
     }
