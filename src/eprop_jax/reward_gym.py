@@ -119,6 +119,14 @@ def make_gym_env(env_id: str, api: str = "make_gym_env", **options) -> Any:
         raise ValueError(
             f"`{api}`: Gymnasium environments need gymnasium (pip install eprop-jax[rl])."
         ) from None
+    if env_id.startswith("ALE/"):  # Atari ids are registered by ale-py's import
+        try:
+            import ale_py
+        except ImportError:
+            raise ValueError(
+                f"`{api}`: Atari environment {env_id!r} needs ale-py (pip install eprop-jax[rl])."
+            ) from None
+        gymnasium.register_envs(ale_py)
     try:
         return gymnasium.make(env_id, **options)
     except (gymnasium.error.Error, TypeError) as err:
