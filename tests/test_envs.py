@@ -111,6 +111,41 @@ def test_cartpole_through_the_gymnasium_adapter(getkey):
         )
 
 
+def test_gym_segments_continue_the_games_and_bootstrap_with_the_next_value(getkey):
+    gymnasium = pytest.importorskip("gymnasium")
+    from eprop_jax.envs.gym_adapter import gym_segment, gym_start, make_agent_step
+
+    gym_envs = [gymnasium.make("CartPole-v1") for _ in range(3)]
+    net = ej.network(4, 16, 3, n_alif=8)
+    weights = ej.init_weights(net, getkey(), dtype=jnp.float64, input_gain=3.0)
+    agent_step = make_agent_step(net, jnp.float64)
+    stream = gym_start(gym_envs, getkey())
+    total, finished_total, lengths, n_cut = 0.0, 0.0, [], 0
+    for _ in range(6):
+        before = stream
+        episode, _, stream, finished = gym_segment(
+            net, weights, gym_envs, stream, getkey(), max_steps=8, agent_step=agent_step
+        )
+        mask = np.asarray(episode.mask)
+        np.testing.assert_array_equal(np.asarray(episode.inputs[0]), before.obs)
+        running = stream.steps > 0  # a game that ended was reset to 0 steps
+        assert np.all(mask[-1][running] == 1)
+        # V_{T+1}: the network run on the segment and one more step on the next observation
+        after = jnp.concatenate([episode.inputs, jnp.asarray(stream.obs)[None]])
+        value_next = np.asarray(ej.simulate(net, weights, after).y[-1, :, 2])
+        boot = np.asarray(episode.bootstrap)
+        np.testing.assert_allclose(boot[running], value_next[running], rtol=1e-12, atol=1e-12)
+        assert np.all(boot[~running] == 0.0)
+        n_cut += int(running.sum())
+        total += float(np.asarray(episode.rewards).sum())
+        finished_total += sum(score for score, _ in finished)
+        lengths += [steps for _, steps in finished]
+        assert all(score == steps for score, steps in finished)  # 1 per step survived
+    # CartPole pays 1 per step: every reward is in a finished game or a running one
+    assert finished_total + stream.score.sum() == total
+    assert n_cut > 0 and max(lengths) > 8  # some games were cut and went on in the next segment
+
+
 def test_dnms_trial_structure_and_rewards(getkey):
     env = envs.dnms(
         stim_steps=3,

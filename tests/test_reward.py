@@ -65,6 +65,41 @@ def test_online_and_factored_equal_autodiff_of_the_surrogate(
         assert rel_err(reference.b_fb, reference.w_out.T) == 0.0
 
 
+def test_truncation_bootstrap_equals_autodiff_and_the_folded_last_reward(getkey):
+    """An episode cut at T with the value b after the window: the online and factored forms
+    equal autodiff of the uncut surrogate with gamma b added to the last alive reward
+    (delta_T = r_T + gamma b - V_T); episode 0 ended at step 13, so its b must not count."""
+    net = small_network("mixed", 2.0, n_out=3)
+    weights = strong_weights(net, getkey())
+    episode = random_episode(getkey(), net)
+    bootstrap = jax.random.normal(getkey(), (2,), jnp.float64)
+    cut = episode._replace(bootstrap=bootstrap)
+    config = rw.actor_critic(2, gamma=0.9, c_value=0.5, c_entropy=0.1)
+    reg = ej.rate_regularization(0.5, f_target=20.0)
+    folded = episode._replace(
+        rewards=episode.rewards.at[-1].add(config.gamma * bootstrap * episode.mask[-1])
+    )
+    values = jax.random.normal(getkey(), (20, 2), jnp.float64)
+    psi_cut = rw.advantages(config, values, cut.rewards, cut.mask, bootstrap)
+    psi_folded = rw.advantages(config, values, folded.rewards, folded.mask)
+    assert rel_err(psi_cut, psi_folded) <= TOL
+    assert rel_err(psi_cut, rw.advantages(config, values, cut.rewards, cut.mask)) > 1e-3
+    reference, ref_aux = rw.reward_eprop_autodiff(
+        net, weights, folded, config=config, feedback="random", regularization=reg
+    )
+    for name in ("online", "factored"):
+        grads, aux = rw.ENGINES[name](
+            net, weights, cut, config=config, feedback="random", regularization=reg
+        )
+        for field in ("w_in", "w_rec", "w_out", "b_out"):
+            assert rel_err(getattr(grads, field), getattr(reference, field)) <= TOL, (name, field)
+        assert rel_err(aux.td_error, ref_aux.td_error) <= TOL, name
+    with pytest.raises(ValueError, match=re.escape("episode.bootstrap")):
+        rw.reward_eprop_factored(
+            net, weights, episode._replace(bootstrap=bootstrap[:1]), config=config
+        )
+
+
 def test_surrogate_advantage_is_return_minus_value(getkey):
     config = rw.actor_critic(2, gamma=0.8)
     values = jax.random.normal(getkey(), (6, 2), jnp.float64)

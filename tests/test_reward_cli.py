@@ -165,3 +165,43 @@ def test_reward_results_script_bad_input_is_one_line(argv, message, monkeypatch,
     assert exit_.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "error:" in err and message in err, err
+
+
+GYM_TINY = ["reward", "gym:CartPole-v1", "--batch-size", "2", "--segment", "8", "--n-rec", "8"]
+GYM_TINY += ["--n-alif", "4", "--checkpoint-interval", "1", "--no-progress"]
+
+
+def test_reward_gym_environment_run_folder_and_resume(tmp_path, capsys):
+    pytest.importorskip("gymnasium")
+    out = tmp_path / "gym"
+    assert main([*GYM_TINY, "--iterations", "2", "--out", str(out)]) == 0
+    assert "episodes finished:" in capsys.readouterr().out
+    config = json.loads((out / "config.json").read_text())
+    assert (config["kind"], config["env"], config["gamma"]) == ("reward", "gym:CartPole-v1", 0.99)
+    assert config["segment"] == 8 and (out / "reward_curve.png").is_file()
+    assert main([*GYM_TINY, "--iterations", "3", "--out", str(out), "--resume"]) == 0
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["reward", "gym:"], "expected one of delayed_decision, dnms or gym:ID"),
+        (["reward", "cartpole"], "got 'cartpole'"),
+        (["reward", "delayed_decision", "--segment", "5"], "--segment applies to gym:ID"),
+        (["reward", "gym:NoSuchEnv-v0"], "cannot make Gymnasium environment 'NoSuchEnv-v0'"),
+        (
+            ["reward", "gym:CartPole-v1", "--env-option", "colour=3"],
+            "cannot make Gymnasium environment 'CartPole-v1' with options {'colour': 3}",
+        ),
+        (["reward", "gym:CartPole-v1", "--segment", "0"], "argument --segment"),
+        (["reward", "gym:Pendulum-v1"], "`train_gym`: the environment's action space must be"),
+    ],
+)
+def test_reward_gym_bad_input_is_one_line(argv, message, tmp_path, capsys):
+    if argv[1] not in ("gym:", "cartpole", "delayed_decision"):
+        pytest.importorskip("gymnasium")
+    assert main([*argv, "--no-progress", "--out", str(tmp_path / "bad")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and message in err, err
+    assert not (tmp_path / "bad").exists()

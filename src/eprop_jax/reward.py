@@ -15,9 +15,12 @@ Symbols (per episode :math:`b`; :math:`j` postsynaptic, :math:`i` presynaptic, :
 :math:`B = [B^\pi, B^V]`        feedback matrix ``(n_rec, K+1)``: :math:`W^{out\top}`
                                 (symmetric), ``b_fb`` (random / adaptive), as supervised e-prop
 :math:`\delta_t`                TD error :math:`m_t (r_t + \gamma m_{t+1} V_{t+1} - V_t)`,
-                                :math:`m_{T+1} = 0`
+                                where :math:`m_{T+1} V_{T+1} = b` (``Episode.bootstrap``): 0
+                                for an episode that ends by :math:`T`, the agent's value after
+                                the window for one cut at :math:`T` (truncation bootstrapping)
 :math:`\Psi_t`                  :math:`\sum_{s \ge t} \gamma^{s-t} \delta_s = G_t - V_t`
-                                (return minus value, for an episode that ends by :math:`T`)
+                                (return minus value; :math:`G_t` includes
+                                :math:`\gamma^{T+1-t} b`)
 :math:`L_t`                     actor-critic learning signal
                                 :math:`L_{t,j} = m_t \big(\sum_k B^\pi_{jk}(\pi_{t,k} -
                                 \mathbb 1[a_t = k]) - c_V B^V_j\big)`
@@ -135,6 +138,9 @@ class Episode(NamedTuple):
     actions: jax.Array  # shape=(T, B), dtype=int32, a_t
     rewards: jax.Array  # shape=(T, B), r_t (the reward for a_t)
     mask: jax.Array  # shape=(T, B), m_t: 1 while the episode runs (its last step included)
+    # shape=(B,), b = m_{T+1} V_{T+1}: the value after the window of an episode cut at T and
+    # still running (truncation bootstrapping), 0 for one that ended; None means all 0
+    bootstrap: jax.Array | None = None
 
 
 class RewardAux(NamedTuple):
@@ -158,16 +164,19 @@ def entropy(logits: jax.Array) -> jax.Array:
     return -jnp.sum(jnp.exp(logp) * logp, axis=-1)
 
 
-def td_errors(config: ActorCritic, values, rewards, mask) -> jax.Array:
+def td_errors(config: ActorCritic, values, rewards, mask, bootstrap=None) -> jax.Array:
     r""":math:`\delta_t = m_t (r_t + \gamma m_{t+1} V_{t+1} - V_t)`, ``(T, B)``, with
-    :math:`m_{T+1} = 0` (no bootstrap past the recorded window)."""
-    next_alive = jnp.concatenate([mask[1:] * values[1:], jnp.zeros_like(values[:1])])
+    :math:`m_{T+1} V_{T+1} = ` ``bootstrap`` ``(B,)`` (``None``: 0, no bootstrap past the
+    recorded window)."""
+    last = jnp.zeros_like(values[:1]) if bootstrap is None else bootstrap[None].astype(values.dtype)
+    next_alive = jnp.concatenate([mask[1:] * values[1:], last])
     return mask * (rewards + config.gamma * next_alive - values)
 
 
-def advantages(config: ActorCritic, values, rewards, mask) -> jax.Array:
-    r""":math:`\Psi_t = \sum_{s \ge t} \gamma^{s-t} \delta_s` by one reverse scan, ``(T, B)``."""
-    delta = td_errors(config, values, rewards, mask)
+def advantages(config: ActorCritic, values, rewards, mask, bootstrap=None) -> jax.Array:
+    r""":math:`\Psi_t = \sum_{s \ge t} \gamma^{s-t} \delta_s` by one reverse scan, ``(T, B)``
+    (``bootstrap`` as in :func:`td_errors`)."""
+    delta = td_errors(config, values, rewards, mask, bootstrap)
 
     def back(psi_next, delta_t):
         psi = delta_t + config.gamma * psi_next
@@ -214,6 +223,9 @@ def check_episode(api: str, net: Network, config: ActorCritic, weights, episode:
     for name in ("actions", "rewards", "mask"):
         check_shape(api, f"episode.{name}", getattr(episode, name), (t, b))
     check_finite(api, "episode.rewards", episode.rewards)
+    if episode.bootstrap is not None:
+        check_shape(api, "episode.bootstrap", episode.bootstrap, (b,))
+        check_finite(api, "episode.bootstrap", episode.bootstrap)
 
 
 def _prepare(api, net, config, weights, episode, feedback):
@@ -224,6 +236,9 @@ def _prepare(api, net, config, weights, episode, feedback):
         jnp.asarray(episode.actions, jnp.int32),
         jnp.asarray(episode.rewards, dtype),
         jnp.asarray(episode.mask, dtype),
+        jnp.zeros(episode.mask.shape[1:], dtype)
+        if episode.bootstrap is None
+        else jnp.asarray(episode.bootstrap, dtype),
     )
     fb = resolve_feedback(feedback, api)
     return episode, fb, fb.feedback_matrix(api, net, weights)
@@ -233,7 +248,7 @@ def _aux(config, reg, net, y, z_sum, episode, t_steps, n_batch) -> RewardAux:
     logits, values = y[..., : config.n_actions], y[..., config.n_actions]
     mask = episode.mask
     n_alive = jnp.maximum(jnp.sum(mask), 1)
-    delta = td_errors(config, values, episode.rewards, mask)
+    delta = td_errors(config, values, episode.rewards, mask, episode.bootstrap)
     stats = _stats(reg, net, z_sum, mask, t_steps, n_batch)
     return RewardAux(
         episode_return=jnp.sum(mask * episode.rewards, axis=0),
@@ -263,7 +278,7 @@ def _episode_targets(net: Network, weights: Weights, config: ActorCritic, episod
     :math:`\Psi` (values held constant). Returns ``(trajectory, targets)``."""
     traj = simulate(net, weights, episode.inputs)
     values = jax.lax.stop_gradient(traj.y[..., config.n_actions])
-    psi = advantages(config, values, episode.rewards, episode.mask)
+    psi = advantages(config, values, episode.rewards, episode.mask, episode.bootstrap)
     return traj, surrogate_targets(config, episode.actions, psi, weights.w_rec.dtype)
 
 
@@ -391,8 +406,11 @@ def reward_eprop_online(
         carry, _ = step(carry, x, action, reward, alive)
         return carry, None
 
-    carry, _ = jax.lax.scan(body, init, tuple(episode))
-    grads, aux = online_result(net, weights, config, reg, carry, t_steps, n_batch)
+    xs = (episode.inputs, episode.actions, episode.rewards, episode.mask)
+    carry, _ = jax.lax.scan(body, init, xs)
+    grads, aux = online_result(
+        net, weights, config, reg, carry, t_steps, n_batch, bootstrap=episode.bootstrap
+    )
     return fb.train(grads), aux
 
 
@@ -484,11 +502,15 @@ def online_learner(net, weights, config: ActorCritic, b_matrix, reg, n_batch: in
     return step, init
 
 
-def online_result(net, weights, config, reg, carry: RewardEpropState, t_steps, n_batch):
-    """``(grads, aux)`` from the final carry of :func:`online_learner` (before feedback training)."""
+def online_result(
+    net, weights, config, reg, carry: RewardEpropState, t_steps, n_batch, *, bootstrap=None
+):
+    """``(grads, aux)`` from the final carry of :func:`online_learner` (before feedback
+    training); ``bootstrap`` ``(B,)``: :math:`m_{T+1} V_{T+1}` (``None``: 0)."""
     n, n_in = net.n_rec, net.n_in
     dtype = weights.w_rec.dtype
-    delta = carry.alive * (carry.reward - carry.value)  # delta_T: no bootstrap past T
+    after = jnp.zeros_like(carry.value) if bootstrap is None else bootstrap
+    delta = carry.alive * (carry.reward + config.gamma * after - carry.value)  # delta_T
     grad = carry.grad + jnp.einsum("b,bji->ji", delta, carry.trace)
     grad_out = carry.grad_out + jnp.einsum("b,bkj->kj", delta, carry.trace_out)
     grad_bias = carry.grad_bias + delta @ carry.trace_bias

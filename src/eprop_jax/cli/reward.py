@@ -1,7 +1,8 @@
 """``eprop-jax reward ENV``: an actor-critic spiking agent trained with reward-based e-prop.
 
-Its parser and its handler, which runs :func:`eprop_jax.reward_train.train_reward` (run folder of
-kind ``"reward"``, :mod:`eprop_jax.rundir`) and prints the iterations to criterion.
+Its parser and its handler, which runs :func:`eprop_jax.reward_train.train_reward` for the
+built-in environments and :func:`eprop_jax.reward_gym.train_gym` for a Gymnasium id written
+``gym:ID`` (run folders of kind ``"reward"``, :mod:`eprop_jax.rundir`) and prints the result.
 """
 
 from __future__ import annotations
@@ -24,7 +25,20 @@ from ._options import (
 )
 
 
+def _reward_env(text: str) -> str:
+    """An argparse type: a built-in environment name or ``gym:ID`` (a Gymnasium id)."""
+    from ..reward_gym import PREFIX
+
+    if text in ENVS or (text.startswith(PREFIX) and len(text) > len(PREFIX)):
+        return text
+    raise argparse.ArgumentTypeError(
+        f"expected one of {', '.join(sorted(ENVS))} or {PREFIX}ID (a Gymnasium id such as "
+        f"{PREFIX}CartPole-v1); got {text!r}"
+    )
+
+
 def _add_reward_parser(sub) -> None:
+    from ..reward_gym import GymConfig
     from ..reward_train import RewardConfig
 
     d = RewardConfig()
@@ -36,7 +50,14 @@ def _add_reward_parser(sub) -> None:
         "pure-function environment. Writes config.json, metrics.jsonl, checkpoint.npz, "
         "snapshot_first/last.npz, summary.json and PNG figures to --out.",
     )
-    p.add_argument("env", choices=sorted(ENVS), help="the environment")
+    p.add_argument(
+        "env",
+        type=_reward_env,
+        metavar="ENV",
+        help=f"the environment: {', '.join(sorted(ENVS))}, or gym:ID for a Gymnasium id "
+        "(gym:CartPole-v1; needs pip install eprop-jax[rl]), played in segments of --segment "
+        "steps, bootstrapped at the cut",
+    )
     p.add_argument(
         "--env-option",
         type=_key_value,
@@ -44,7 +65,8 @@ def _add_reward_parser(sub) -> None:
         default=[],
         metavar="KEY=VALUE",
         help="an option of the environment, repeatable (default for delayed_decision: "
-        f"{' '.join(f'{k}={v}' for k, v in d.env_options.items())})",
+        f"{' '.join(f'{k}={v}' for k, v in d.env_options.items())}; for gym:ID, keyword "
+        "arguments of gymnasium.make)",
     )
     p.add_argument("--iterations", type=_integer(1), default=d.iterations)
     p.add_argument(
@@ -65,8 +87,12 @@ def _add_reward_parser(sub) -> None:
     p.add_argument(
         "--gamma",
         type=_number(0.0, 1.0, low_open=False),
-        default=d.gamma,
-        help=f"discount factor (default: {d.gamma})",
+        help=f"discount factor (default: {d.gamma}; for gym:ID {GymConfig().gamma})",
+    )
+    p.add_argument(
+        "--segment",
+        type=_integer(1),
+        help=f"gym:ID only: steps per game and iteration (default: {GymConfig().segment})",
     )
     p.add_argument("--c-value", type=_NON_NEGATIVE, default=d.c_value)
     p.add_argument("--c-entropy", type=_NON_NEGATIVE, default=d.c_entropy)
@@ -96,8 +122,15 @@ def _add_reward_parser(sub) -> None:
 
 
 def _reward(args: argparse.Namespace) -> int:
+    from ..reward_gym import PREFIX
     from ..reward_train import RewardConfig, train_reward
 
+    if args.env.startswith(PREFIX):
+        return _reward_gym(args)
+    if args.segment is not None:
+        raise ValueError(
+            f"--segment applies to gym:ID environments; {args.env} plays whole episodes."
+        )
     env_options = dict(RewardConfig().env_options) if args.env == "delayed_decision" else {}
     env_options.update(dict(args.env_option))
     if args.feedback_std is not None and args.feedback == "symmetric":
@@ -115,7 +148,7 @@ def _reward(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         lr_decay=args.lr_decay,
-        gamma=args.gamma,
+        gamma=RewardConfig().gamma if args.gamma is None else args.gamma,
         c_value=args.c_value,
         c_entropy=args.c_entropy,
         c_reg=args.c_reg,
@@ -143,5 +176,59 @@ def _reward(args: argparse.Namespace) -> int:
     )
     print("final:", json.dumps({k: final[k] for k in ("return", "correct") if k in final}))
     print(f"iterations to criterion ({summary['criterion']}):", summary["iterations_to_criterion"])
+    print(f"outputs in {out}")
+    return 0
+
+
+def _reward_gym(args: argparse.Namespace) -> int:
+    from ..reward_gym import PREFIX, GymConfig, train_gym
+
+    if args.feedback_std is not None and args.feedback == "symmetric":
+        raise ValueError(
+            "--feedback-std applies to random and adaptive feedback (it draws b_fb); the run uses "
+            "symmetric feedback."
+        )
+    d = GymConfig()
+    env_id = args.env[len(PREFIX) :]
+    config = GymConfig(
+        env=env_id,
+        env_options=dict(args.env_option),
+        n_rec=args.n_rec,
+        n_alif=args.n_alif,
+        iterations=args.iterations,
+        batch_size=args.batch_size,
+        segment=d.segment if args.segment is None else args.segment,
+        learning_rate=args.learning_rate,
+        lr_decay=args.lr_decay,
+        gamma=d.gamma if args.gamma is None else args.gamma,
+        c_value=args.c_value,
+        c_entropy=args.c_entropy,
+        c_reg=args.c_reg,
+        f_target=args.f_target,
+        feedback=args.feedback,
+        feedback_std=args.feedback_std,
+        implementation=args.implementation,
+        seed=args.seed,
+        checkpoint_interval=args.checkpoint_interval,
+    )
+    out = args.out or Path("runs") / f"reward-gym-{env_id.replace('/', '-')}-s{args.seed}"
+    summary = train_gym(
+        config,
+        out,
+        progress=not args.no_progress,
+        figures=not args.no_plots,
+        resume=args.resume,
+        overwrite=args.overwrite,
+    )
+    final = summary["final"] or {}
+    seconds = summary["seconds_per_iteration"]
+    print(
+        f"done: {summary['iterations']} iterations"
+        + (f", {seconds:.3f} s each" if seconds is not None else "")
+    )
+    print(
+        f"episodes finished: {summary['episodes_finished']}; mean return of the last 100:",
+        final.get("score"),
+    )
     print(f"outputs in {out}")
     return 0

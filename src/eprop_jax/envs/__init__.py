@@ -4,7 +4,7 @@ A pure-function environment is an :class:`~eprop_jax.envs.base.Env`: ``reset(key
 obs)`` and ``step(state, action, key) -> (state, obs, reward, done)`` for *one* episode, jittable;
 :func:`~eprop_jax.envs.base.rollout` vmaps them over a batch of episodes and runs them with the
 agent inside one ``lax.scan``. Python-side environments (Gymnasium) go through
-:mod:`eprop_jax.envs.gymnasium`, which steps them in Python around a jitted agent step.
+:mod:`eprop_jax.envs.gym_adapter`, which steps them in Python around a jitted agent step.
 
 ======================  ==============================================================
 name                    environment

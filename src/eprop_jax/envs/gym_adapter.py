@@ -8,6 +8,15 @@ action, the reward, and the alive mask :math:`m_t` (1 up to and including the st
 episode terminated or was truncated). The gradient is then any rule of ``reward.py`` on that
 episode. Truncated episodes are not bootstrapped (:math:`V` after the last step counts as 0).
 
+Episodes too long for one rollout (Atari games: thousands of steps) are played in **segments**
+by :func:`gym_segment`: each call plays ``T`` more steps of the same ``B`` games
+(:class:`GymStream` holds where they stand), and an episode still running at the cut is
+bootstrapped: ``Episode.bootstrap`` :math:`= V_{T+1}`, the value readout after one more network
+step on the next observation (its action is not taken), so that :math:`\delta_T = r_T + \gamma
+V_{T+1} - V_T` (``reward.py``). The network starts every segment from rest (the rules re-run a
+segment from ``init_state``, so the rollout must too): memory does not cross a cut. A game that
+ends inside a segment leaves the rest of it masked and is reset for the next segment.
+
 Gymnasium is an optional dependency (``pip install eprop-jax[rl]``). Observations must be
 ``Box`` vectors (flattened, as currents into the network, optionally through ``encode``) and
 actions ``Discrete``.
@@ -24,7 +33,7 @@ Example (not run: needs Gymnasium)::
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -69,6 +78,82 @@ def make_agent_step(net: Network, dtype):
     return agent_step
 
 
+class GymStream(NamedTuple):
+    """Where ``B`` Gymnasium environments stand between segments (:func:`gym_segment`)."""
+
+    obs: np.ndarray  # shape=(B, n_in), the encoded observation each environment shows now
+    score: np.ndarray  # shape=(B,), undiscounted reward of each running episode so far
+    steps: np.ndarray  # shape=(B,), steps of each running episode so far
+
+
+def _check_net(api: str, net: Network, weights: Weights, envs, encode, max_steps):
+    check_weights(api, net, weights)
+    if isinstance(max_steps, bool) or not isinstance(max_steps, int | np.integer) or max_steps < 1:
+        raise ValueError(f"`{api}`: max_steps must be an integer >= 1; got {max_steps!r}.")
+    if not envs:
+        raise ValueError(f"`{api}`: envs must hold at least one environment; got {envs!r}.")
+    _, n_actions = gym_spaces(envs[0])
+    n_in = np.asarray(encode(envs[0].observation_space.sample())).size
+    if (net.n_in, net.n_out) != (n_in, n_actions + 1):
+        raise ValueError(
+            f"`{api}`: the environment needs a network with n_in = {n_in} and n_out = n_actions "
+            f"+ 1 = {n_actions + 1}; got n_in={net.n_in}, n_out={net.n_out}."
+        )
+
+
+def _flatten(obs) -> np.ndarray:
+    return np.asarray(obs, np.float64).reshape(-1)
+
+
+def _reset(envs, key, encode, which=None) -> np.ndarray:
+    """Reset the environments ``which`` (default all) with seeds drawn from ``key``; their
+    encoded observations ``(len(which), n_in)``."""
+    which = range(len(envs)) if which is None else which
+    seeds = np.asarray(jax.random.randint(key, (len(envs),), 0, 2**31 - 1))
+    return np.stack([encode(envs[b].reset(seed=int(seeds[b]))[0]) for b in which])
+
+
+def _play(agent_step, weights, envs, obs, keys, encode, state):
+    """Step every environment ``len(keys)`` times (the loop of :func:`gym_rollout`); returns the
+    record, the observations after the last step, the alive flags and the network state."""
+    n_batch = len(envs)
+    alive = np.ones(n_batch)
+    dtype = weights.w_rec.dtype
+    record = {name: [] for name in ("obs", "action", "reward", "alive", "y", "z")}
+    for key_t in keys:
+        state, action, y, z = agent_step(weights, state, jnp.asarray(obs, dtype), key_t)
+        action = np.asarray(action)
+        reward = np.zeros(n_batch)
+        next_obs = np.zeros_like(obs)
+        for b, env in enumerate(envs):
+            if alive[b]:
+                o, r, terminated, truncated, _ = env.step(int(action[b]))
+                reward[b], next_obs[b] = float(r), encode(o)
+                done = terminated or truncated
+            else:
+                done = True
+            record["alive"].append(alive[b])
+            alive[b] = alive[b] * (not done)
+        for name, value in (("obs", obs), ("action", action), ("reward", reward)):
+            record[name].append(value)
+        record["y"].append(y)
+        record["z"].append(z)
+        obs = next_obs
+    return record, obs, alive, state
+
+
+def _episode(record, n_steps, n_batch, dtype, bootstrap=None) -> tuple[Episode, RolloutTrace]:
+    t_alive = np.asarray(record["alive"]).reshape(n_steps, n_batch)
+    episode = Episode(
+        inputs=jnp.asarray(np.stack(record["obs"]), dtype),
+        actions=jnp.asarray(np.stack(record["action"]), jnp.int32),
+        rewards=jnp.asarray(np.stack(record["reward"]) * t_alive, dtype),
+        mask=jnp.asarray(t_alive, dtype),
+        bootstrap=bootstrap,
+    )
+    return episode, RolloutTrace(jnp.stack(record["y"]), jnp.stack(record["z"]))
+
+
 def gym_rollout(
     net: Network,
     weights: Weights,
@@ -95,52 +180,85 @@ def gym_rollout(
         ``(episode, trace)`` of shapes ``(T, B, ...)``, as :func:`eprop_jax.envs.rollout`.
     """
     api = "gym_rollout"
-    check_weights(api, net, weights)
-    if isinstance(max_steps, bool) or not isinstance(max_steps, int | np.integer) or max_steps < 1:
-        raise ValueError(f"`{api}`: max_steps must be an integer >= 1; got {max_steps!r}.")
-    if not envs:
-        raise ValueError(f"`{api}`: envs must hold at least one environment; got {envs!r}.")
-    _, n_actions = gym_spaces(envs[0])
-    encode = encode or (lambda o: np.asarray(o, np.float64).reshape(-1))
-    n_in = np.asarray(encode(envs[0].observation_space.sample())).size
-    if (net.n_in, net.n_out) != (n_in, n_actions + 1):
-        raise ValueError(
-            f"`{api}`: the environment needs a network with n_in = {n_in} and n_out = n_actions "
-            f"+ 1 = {n_actions + 1}; got n_in={net.n_in}, n_out={net.n_out}."
-        )
+    encode = encode or _flatten
+    _check_net(api, net, weights, envs, encode, max_steps)
     dtype = weights.w_rec.dtype
     agent_step = agent_step or make_agent_step(net, dtype)
-    n_batch = len(envs)
     key_reset, key = jax.random.split(key)
-    seeds = np.asarray(jax.random.randint(key_reset, (n_batch,), 0, 2**31 - 1))
-    obs = np.stack([encode(env.reset(seed=int(s))[0]) for env, s in zip(envs, seeds, strict=True)])
-    alive = np.ones(n_batch)
-    state = init_state(net, n_batch, dtype)
-    record = {name: [] for name in ("obs", "action", "reward", "alive", "y", "z")}
-    for key_t in jax.random.split(key, max_steps):
-        state, action, y, z = agent_step(weights, state, jnp.asarray(obs, dtype), key_t)
-        action = np.asarray(action)
-        reward = np.zeros(n_batch)
-        next_obs = np.zeros_like(obs)
-        for b, env in enumerate(envs):
-            if alive[b]:
-                o, r, terminated, truncated, _ = env.step(int(action[b]))
-                reward[b], next_obs[b] = float(r), encode(o)
-                done = terminated or truncated
-            else:
-                done = True
-            record["alive"].append(alive[b])
-            alive[b] = alive[b] * (not done)
-        for name, value in (("obs", obs), ("action", action), ("reward", reward)):
-            record[name].append(value)
-        record["y"].append(y)
-        record["z"].append(z)
-        obs = next_obs
-    t_alive = np.asarray(record["alive"]).reshape(max_steps, n_batch)
-    episode = Episode(
-        inputs=jnp.asarray(np.stack(record["obs"]), dtype),
-        actions=jnp.asarray(np.stack(record["action"]), jnp.int32),
-        rewards=jnp.asarray(np.stack(record["reward"]) * t_alive, dtype),
-        mask=jnp.asarray(t_alive, dtype),
+    obs = _reset(envs, key_reset, encode)
+    state = init_state(net, len(envs), dtype)
+    record, _, _, _ = _play(
+        agent_step, weights, envs, obs, jax.random.split(key, max_steps), encode, state
     )
-    return episode, RolloutTrace(jnp.stack(record["y"]), jnp.stack(record["z"]))
+    return _episode(record, max_steps, len(envs), dtype)
+
+
+def gym_start(
+    envs: Sequence[Any], key: jax.Array, *, encode: Callable[[np.ndarray], np.ndarray] | None = None
+) -> GymStream:
+    """Reset every environment of ``envs`` (seeds drawn from ``key``): the stream before the
+    first :func:`gym_segment`."""
+    if not envs:
+        raise ValueError(f"`gym_start`: envs must hold at least one environment; got {envs!r}.")
+    gym_spaces(envs[0])
+    obs = _reset(envs, key, encode or _flatten)
+    zeros = np.zeros(len(envs))
+    return GymStream(obs, zeros, zeros.copy())
+
+
+def gym_segment(
+    net: Network,
+    weights: Weights,
+    envs: Sequence[Any],
+    stream: GymStream,
+    key: jax.Array,
+    *,
+    max_steps: int,
+    encode: Callable[[np.ndarray], np.ndarray] | None = None,
+    agent_step: Callable | None = None,
+) -> tuple[Episode, RolloutTrace, GymStream, list[tuple[float, int]]]:
+    """Play ``max_steps`` more steps of the games in ``envs``, bootstrapped at the cut (module
+    docstring).
+
+    Args:
+        net, weights, envs, encode, agent_step: as :func:`gym_rollout`.
+        stream: where the games stand (:func:`gym_start`, then this function's result).
+        key: a PRNG key (actions, the bootstrap step, the seeds of games reset at the end).
+        max_steps: the segment length ``T``.
+
+    Returns:
+        ``(episode, trace, stream, finished)``: the segment as an :class:`~eprop_jax.reward.Episode`
+        whose ``bootstrap`` is :math:`V_{T+1}` for the games still running (0 for those that
+        ended in it), its :class:`RolloutTrace`, the stream for the next segment (games that
+        ended are reset) and ``(score, steps)`` of each game that ended in the segment.
+    """
+    api = "gym_segment"
+    encode = encode or _flatten
+    _check_net(api, net, weights, envs, encode, max_steps)
+    n_batch = len(envs)
+    if np.shape(stream.obs) != (n_batch, net.n_in):
+        raise ValueError(
+            f"`{api}`: stream.obs must have shape (len(envs), n_in) = ({n_batch}, {net.n_in}); "
+            f"got {np.shape(stream.obs)}."
+        )
+    dtype = weights.w_rec.dtype
+    n_actions = net.n_out - 1
+    agent_step = agent_step or make_agent_step(net, dtype)
+    key_reset, key_boot, key = jax.random.split(key, 3)
+    state = init_state(net, n_batch, dtype)  # every segment starts from rest (module docstring)
+    record, obs, alive, state = _play(
+        agent_step, weights, envs, stream.obs, jax.random.split(key, max_steps), encode, state
+    )
+    _, _, y, _ = agent_step(weights, state, jnp.asarray(obs, dtype), key_boot)
+    bootstrap = jnp.asarray(alive, dtype) * jax.lax.stop_gradient(y[:, n_actions])
+    episode, trace = _episode(record, max_steps, n_batch, dtype, bootstrap)
+    t_alive = np.asarray(record["alive"]).reshape(max_steps, n_batch)
+    score = stream.score + (np.stack(record["reward"]) * t_alive).sum(0)
+    steps = stream.steps + t_alive.sum(0)
+    ended = np.flatnonzero(alive == 0)
+    finished = [(float(score[b]), int(steps[b])) for b in ended]
+    if ended.size:
+        obs = obs.copy()
+        obs[ended] = _reset(envs, key_reset, encode, ended)
+        score[ended], steps[ended] = 0.0, 0
+    return episode, trace, GymStream(obs, score, steps), finished
