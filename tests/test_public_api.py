@@ -44,3 +44,21 @@ def test_own_loop_with_exported_pieces_equals_simulate(getkey):
     np.testing.assert_allclose(
         jnp.stack(ys), ej.simulate(net, weights, inputs).y, rtol=1e-12, atol=1e-14
     )
+
+
+def test_reward_based_eprop_is_exported():
+    """The reward-based rule's public names are re-exported at the top level, and they are the
+    objects of eprop_jax.reward (not copies)."""
+    from eprop_jax import reward
+
+    for name in (
+        "ActorCritic",
+        "Episode",
+        "RewardAux",
+        "actor_critic",
+        "reward_eprop_autodiff",
+        "reward_eprop_factored",
+        "reward_eprop_online",
+    ):
+        assert getattr(ej, name) is getattr(reward, name)
+    assert ej.actor_critic(2, gamma=0.5).gamma == 0.5

@@ -10,6 +10,15 @@ The neuron model is a choice of :func:`network` (``model="alif"`` or ``"psc_delt
 :mod:`eprop_jax.models`); every rule and engine is generic over it. For your own time loop,
 :func:`network_step` with :func:`cast`, :func:`init_state` and :func:`input_currents` is what
 :func:`simulate` runs, and :class:`Network` is a static pytree, so ``jax.jit(simulate)`` works.
+
+Reward-based e-prop (actor-critic) takes an :class:`Episode` instead of a batch::
+
+    config = eprop_jax.actor_critic(n_actions=2, gamma=0.99)
+    grads, aux = eprop_jax.reward_eprop_factored(net, weights, episode, config=config)
+
+with environments and rollouts in :mod:`eprop_jax.envs` and the trainers in
+:mod:`eprop_jax.reward_train` (built-in environments) and :mod:`eprop_jax.reward_gym`
+(Gymnasium).
 """
 
 from .allocator import keep_freed_memory as keep_freed_memory
@@ -64,6 +73,13 @@ from .rules import FEEDBACKS as FEEDBACKS
 from .rules import RULES as RULES
 from .rules import Feedback as Feedback
 from .rules import Rule as Rule
+from .reward import ActorCritic as ActorCritic
+from .reward import Episode as Episode
+from .reward import RewardAux as RewardAux
+from .reward import actor_critic as actor_critic
+from .reward import reward_eprop_autodiff as reward_eprop_autodiff
+from .reward import reward_eprop_factored as reward_eprop_factored
+from .reward import reward_eprop_online as reward_eprop_online
 from .rules import bptt as bptt
 from .rules import engine_rule as engine_rule
 from .rules import eprop as eprop
