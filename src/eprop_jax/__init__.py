@@ -69,10 +69,6 @@ from .network import input_currents as input_currents
 from .network import network as network
 from .network import network_step as network_step
 from .network import simulate as simulate
-from .rules import FEEDBACKS as FEEDBACKS
-from .rules import RULES as RULES
-from .rules import Feedback as Feedback
-from .rules import Rule as Rule
 from .reward import ActorCritic as ActorCritic
 from .reward import Episode as Episode
 from .reward import RewardAux as RewardAux
@@ -80,6 +76,10 @@ from .reward import actor_critic as actor_critic
 from .reward import reward_eprop_autodiff as reward_eprop_autodiff
 from .reward import reward_eprop_factored as reward_eprop_factored
 from .reward import reward_eprop_online as reward_eprop_online
+from .rules import FEEDBACKS as FEEDBACKS
+from .rules import RULES as RULES
+from .rules import Feedback as Feedback
+from .rules import Rule as Rule
 from .rules import bptt as bptt
 from .rules import engine_rule as engine_rule
 from .rules import eprop as eprop

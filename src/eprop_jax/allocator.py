@@ -12,16 +12,16 @@ buffer of one evidence-accumulation batch (T 2250, B 64, n 100), at ~1.3 us each
 large blocks from that heap instead of ``mmap`` (a thread's own arena would still ``mmap`` blocks
 above 64 MB), never to trim it, and to grow it with a 256 MiB pad, so that the memory of one call
 is reused by the next. Measured on a 2-core machine at the evidence-accumulation size (T 2250,
-B 64, n 100, float32, ``eprop-jax bench``): page faults
-per call of the factored e-prop gradient fall from ~15,900 to 0 and its time from ~105 to ~75 ms;
-those of the plain BPTT reference (``bench_reference.bptt_lean``) from ~28,900 to ~0 and its time
-by ~7 %. The price: the process keeps its peak heap (resident memory does not shrink after a
-large call).
+B 64, n 100, float32, in-process probe of 10 calls): page faults per call of the factored e-prop
+gradient fall from ~15,900 to 0 and its time from ~85-125 ms to ~70-75 ms; those of the plain
+BPTT reference (``bench_reference.bptt_lean``) from ~28,900 to ~0 and its time by ~7 %. The
+price: the process keeps its peak heap (resident memory does not shrink after a large call).
 
 The ``eprop-jax`` command and the benchmark call it at start; a script that uses the library can
-call it once at the top. ``EPROP_JAX_KEEP_FREED_MEMORY=0`` in the environment turns it off (the
-benchmark then measures glibc's defaults). It does nothing on other C libraries and platforms.
-"""
+call it once at the top, before its first JAX computation (a thread that already has a malloc
+arena of its own keeps it, so a late call helps less). ``EPROP_JAX_KEEP_FREED_MEMORY=0`` in the
+environment turns it off (the benchmark then measures glibc's defaults). It does nothing on
+other C libraries and platforms.
 
 from __future__ import annotations
 
