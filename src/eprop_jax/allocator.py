@@ -22,6 +22,7 @@ call it once at the top, before its first JAX computation (a thread that already
 arena of its own keeps it, so a late call helps less). ``EPROP_JAX_KEEP_FREED_MEMORY=0`` in the
 environment turns it off (the benchmark then measures glibc's defaults). It does nothing on
 other C libraries and platforms.
+"""
 
 from __future__ import annotations
 
