@@ -56,24 +56,18 @@ from eprop_jax.allocator import keep_freed_memory
 kept = keep_freed_memory() if sys.argv[1] == "on" else False
 import jax, jax.numpy as jnp
 fill = jax.jit(lambda x: jnp.broadcast_to(x, (2**24,)) + 1.0)  # 64 MB of float32
-jax.block_until_ready(fill(jnp.float32(0)))  # compile; the heap grows to hold the result
+jax.block_until_ready(fill(jnp.float32(0)))  # compile
 faults = []
-for _ in range(3):
+for _ in range(8):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     out = jax.block_until_ready(fill(jnp.float32(1)))
     del out
     faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
-print(kept, min(faults[1:]))
+print(kept, sorted(faults[4:])[1])  # the first calls may still grow the heap
 """
 
 
-@pytest.mark.skipif(allocator._glibc() is None, reason="needs glibc")
-@pytest.mark.parametrize("mode", ["on", "off"])
-def test_freed_buffers_are_reused_without_page_faults(mode):
-    """A 64 MB result (16,384 pages) freed and allocated again, in a fresh process that calls
-    keep_freed_memory before its first JAX computation (as the eprop-jax command does): with
-    the settings it comes back from the heap (under a quarter of its pages fault); without,
-    glibc maps it anew and every page faults."""
+def _faults_per_call(mode: str) -> tuple[str, int]:
     env = {**os.environ, "PYTHONPATH": str(Path(allocator.__file__).parents[1])}
     env.pop(allocator.ENV_VAR, None)
     proc = subprocess.run(
@@ -84,11 +78,27 @@ def test_freed_buffers_are_reused_without_page_faults(mode):
         check=True,
     )
     kept, faults = proc.stdout.split()
+    return kept, int(faults)
+
+
+def _huge_pages_by_default() -> bool:
+    thp = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+    return "[always]" in (thp.read_text() if thp.exists() else "") or "GLIBC_TUNABLES" in os.environ
+
+
+@pytest.mark.skipif(allocator._glibc() is None, reason="needs glibc")
+def test_freed_buffers_are_reused_without_page_faults():
+    """A 64 MB result (16,384 pages) freed and allocated again, in a fresh process that calls
+    keep_freed_memory before its first JAX computation (as the eprop-jax command does): once
+    the heap has grown, it comes back from the heap (under a quarter of its pages fault, in the
+    median of the last calls); with glibc's defaults it is mapped anew and every page faults
+    (not checked where huge pages are the default: then few faults either way)."""
     pages = 2**24 * 4 // 4096
-    if mode == "on":
-        assert kept == "True" and int(faults) < pages // 4
-    else:
-        assert kept == "False" and int(faults) >= pages  # the defaults: every page again
+    kept, faults = _faults_per_call("on")
+    assert kept == "True" and faults < pages // 4
+    if not _huge_pages_by_default():
+        kept, faults = _faults_per_call("off")
+        assert kept == "False" and faults >= pages
 
 
 def test_glibc_is_found_on_linux():
@@ -99,3 +109,18 @@ def test_glibc_is_found_on_linux():
         assert not hasattr(ctypes.CDLL(None), "gnu_get_libc_version")
     else:
         assert libc.gnu_get_libc_version  # a glibc symbol
+
+
+def test_only_a_real_command_line_changes_malloc(monkeypatch, capsys):
+    """`eprop-jax` (main() reading sys.argv) keeps freed memory; main(argv) called from a
+    caller's process (tests, scripts) leaves that process's malloc alone."""
+    from eprop_jax import cli
+
+    calls = []
+    monkeypatch.setattr(cli, "keep_freed_memory", lambda: calls.append(1))
+    assert cli.main(["no-such-command"]) == 2
+    assert calls == []
+    monkeypatch.setattr(sys, "argv", ["eprop-jax", "no-such-command"])
+    assert cli.main() == 2
+    assert calls == [1]
+    capsys.readouterr()

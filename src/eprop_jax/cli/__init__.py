@@ -128,8 +128,9 @@ def _error_text(error: BaseException) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``eprop-jax`` command; returns the exit code (2: a user's mistake)."""
+    if argv is None:  # a real command line (not a caller's process): keep freed memory, so that
+        keep_freed_memory()  # XLA:CPU's per-call buffers are reused instead of page-faulted anew
     argv = list(sys.argv[1:] if argv is None else argv)
-    keep_freed_memory()  # XLA:CPU's per-call buffers are reused instead of page-faulted anew
     if argv[:1] == ["bench"]:  # its options belong to eprop_jax.bench
         from ..bench import main as bench_main
 
