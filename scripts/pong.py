@@ -3,6 +3,7 @@
     pip install "eprop-jax[rl]"                       # gymnasium and ale-py (with the ROMs)
     python scripts/pong.py --out runs/pong            # GPU, many hours
     python scripts/pong.py --out runs/pong --resume   # continue from the last checkpoint
+                                                      # (this script only: it builds the games)
     python scripts/pong.py --dry-run                  # 2 tiny iterations on CPU, timed
 
 The agent is the paper's LSNN, 240 LIF + 160 ALIF neurons (``--n-lif``, ``--n-alif``), with
@@ -46,7 +47,10 @@ from pathlib import Path
 
 import numpy as np
 
+from eprop_jax.cli._options import _NON_NEGATIVE, _POSITIVE, SEED, _integer, _number
+
 PONG = "ALE/Pong-v5"
+MAKER = "scripts/pong.py"  # GymConfig.env_maker: `eprop-jax reward --resume` sends users here
 BACKGROUND = (144, 72, 17)  # the playing field's colour in ALE Pong
 FIELD_ROWS = (34, 194)  # rows of the playing field (between the score and the bottom border)
 PONG_ACTIONS = {3: (0, 2, 3), 6: (0, 1, 2, 3, 4, 5)}  # NOOP, UP, DOWN / all six
@@ -102,27 +106,7 @@ def pong_env(downsample: int = 2, inputs: str = "diff", n_actions: int = 3, **ma
     return PongInputs(gymnasium.make(PONG, **make_options))
 
 
-def _number(kind, low: float, high: float | None = None, low_open: bool = False):
-    """An argparse type: a ``kind`` (int or float) in ``[low, high]`` (``(low, ...`` if
-    ``low_open``), with a one-line error naming what is accepted."""
-
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {kind.__name__}, got {text!r}") from None
-        if value < low or (low_open and value == low) or (high is not None and value > high):
-            bracket = "(" if low_open else "["
-            upper = f"{high}]" if high is not None else "inf)"
-            raise argparse.ArgumentTypeError(f"must be in {bracket}{low}, {upper}; got {text}")
-        return value
-
-    return parse
-
-
-POSITIVE_INT = _number(int, 1)
-POSITIVE = _number(float, 0.0, low_open=True)
-NON_NEGATIVE = _number(float, 0.0)
+POSITIVE_INT = _integer(1)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -136,22 +120,22 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument(
         "--segment", type=POSITIVE_INT, default=100, help="agent steps per game and iteration"
     )
-    p.add_argument("--n-lif", type=_number(int, 0), default=240)
-    p.add_argument("--n-alif", type=_number(int, 0), default=160)
+    p.add_argument("--n-lif", type=_integer(0), default=240)
+    p.add_argument("--n-alif", type=_integer(0), default=160)
     p.add_argument("--downsample", type=int, choices=(1, 2, 4, 8), default=2)
     p.add_argument("--input", choices=("diff", "frame", "both"), default="diff")
     p.add_argument("--actions", type=int, choices=(3, 6), default=3)
-    p.add_argument("--input-gain", type=POSITIVE, default=10.0, help="scale of the initial w_in")
-    p.add_argument("--lr", type=POSITIVE, default=5e-4)
-    p.add_argument("--gamma", type=_number(float, 0.0, 1.0), default=0.99)
-    p.add_argument("--c-value", type=NON_NEGATIVE, default=0.5)
-    p.add_argument("--c-entropy", type=NON_NEGATIVE, default=0.01)
-    p.add_argument("--c-reg", type=NON_NEGATIVE, default=0.1)
-    p.add_argument("--f-target", type=NON_NEGATIVE, default=10.0, help="Hz")
+    p.add_argument("--input-gain", type=_POSITIVE, default=10.0, help="scale of the initial w_in")
+    p.add_argument("--lr", type=_POSITIVE, default=5e-4)
+    p.add_argument("--gamma", type=_number(0.0, 1.0, low_open=False), default=0.99)
+    p.add_argument("--c-value", type=_NON_NEGATIVE, default=0.5)
+    p.add_argument("--c-entropy", type=_NON_NEGATIVE, default=0.01)
+    p.add_argument("--c-reg", type=_NON_NEGATIVE, default=0.1)
+    p.add_argument("--f-target", type=_NON_NEGATIVE, default=10.0, help="Hz")
     p.add_argument("--feedback", choices=("symmetric", "random", "adaptive"), default="symmetric")
     p.add_argument("--implementation", choices=("factored", "online"), default="factored")
     p.add_argument("--checkpoint-interval", type=POSITIVE_INT, default=100)
-    p.add_argument("--seed", type=_number(int, 0, 2**32 - 1), default=0)
+    p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--overwrite", action="store_true", help="replace the run in --out")
     p.add_argument("--no-progress", action="store_true")
@@ -165,8 +149,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    import jax
+
     if args.dry_run:
-        os.environ["JAX_PLATFORMS"] = "cpu"  # before JAX starts
+        os.environ["JAX_PLATFORMS"] = "cpu"
+        jax.config.update("jax_platforms", "cpu")  # imported above, but before JAX starts
         args.iterations, args.n_envs, args.segment = 2, 2, 10
     try:
         import ale_py  # noqa: F401
@@ -174,9 +161,8 @@ def main(argv=None) -> int:
     except ImportError as err:
         print(f"pong.py: needs gymnasium and ale-py (pip install 'eprop-jax[rl]'): {err}")
         return 2
-    import jax
-
     from eprop_jax.reward_gym import GymConfig, train_gym
+    from eprop_jax.train import TrainingDiverged
 
     env_options = {"downsample": args.downsample, "inputs": args.input, "n_actions": args.actions}
     if args.n_lif + args.n_alif < 1:
@@ -185,6 +171,7 @@ def main(argv=None) -> int:
     config = GymConfig(
         env=PONG,
         env_options=env_options,
+        env_maker=MAKER,
         n_rec=args.n_lif + args.n_alif,
         n_alif=args.n_alif,
         iterations=args.iterations,
@@ -219,6 +206,9 @@ def main(argv=None) -> int:
         except ValueError as err:
             print(f"pong.py: {err}")
             return 2
+        except TrainingDiverged as err:
+            print(f"pong.py: {err}")
+            return 1
     summary["platform"] = jax.devices()[0].platform
     summary["out"] = str(out)
     print(json.dumps(summary))

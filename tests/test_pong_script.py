@@ -56,7 +56,7 @@ def test_bad_option_is_one_line(capsys):
     with pytest.raises(SystemExit) as exit_info:
         pong.parse_args(["--segment", "0"])
     assert exit_info.value.code == 2
-    assert "--segment: must be in [1, inf); got 0" in capsys.readouterr().err
+    assert "--segment: must be an integer >= 1; got '0'" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -81,6 +81,23 @@ def test_dry_run_trains_two_tiny_iterations_on_cpu(tmp_path):
     assert summary["seconds_per_iteration"] > 0
     config = json.loads((out / "config.json").read_text())
     assert config["env"] == "gym:ALE/Pong-v5" and config["n_rec"] == 400
+    assert config["env_maker"] == "scripts/pong.py"
     assert config["n_alif"] == 160 and config["n_out"] == 4
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
     assert (out / "checkpoint.npz").is_file()
+
+
+def test_diverged_training_ends_in_one_line(monkeypatch, tmp_path, capsys):
+    pytest.importorskip("ale_py")
+    from eprop_jax import reward_gym
+    from eprop_jax.train import TrainingDiverged
+
+    def diverge(config, out, **kwargs):
+        assert config.env_maker == "scripts/pong.py"  # what `eprop-jax reward --resume` reads
+        raise TrainingDiverged("`train_gym`: the weights became NaN/inf at iteration 3")
+
+    monkeypatch.setattr(reward_gym, "train_gym", diverge)
+    pong = _load()
+    assert pong.main(["--no-progress", "--out", str(tmp_path / "run")]) == 1
+    out = capsys.readouterr().out.strip()
+    assert out == "pong.py: `train_gym`: the weights became NaN/inf at iteration 3"

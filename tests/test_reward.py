@@ -66,8 +66,8 @@ def test_online_and_factored_equal_autodiff_of_the_surrogate(
 
 
 def test_truncation_bootstrap_equals_autodiff_and_the_folded_last_reward(getkey):
-    """An episode cut at T with the value b after the window: the online and factored forms
-    equal autodiff of the uncut surrogate with gamma b added to the last alive reward
+    """An episode cut at T with the value b after the window: the online, factored and autodiff
+    forms equal autodiff of the uncut surrogate with gamma b added to the last alive reward
     (delta_T = r_T + gamma b - V_T); episode 0 ended at step 13, so its b must not count."""
     net = small_network("mixed", 2.0, n_out=3)
     weights = strong_weights(net, getkey())
@@ -87,7 +87,7 @@ def test_truncation_bootstrap_equals_autodiff_and_the_folded_last_reward(getkey)
     reference, ref_aux = rw.reward_eprop_autodiff(
         net, weights, folded, config=config, feedback="random", regularization=reg
     )
-    for name in ("online", "factored"):
+    for name in ("online", "factored", "autodiff"):
         grads, aux = rw.ENGINES[name](
             net, weights, cut, config=config, feedback="random", regularization=reg
         )

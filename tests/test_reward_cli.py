@@ -1,5 +1,6 @@
 """``eprop-jax reward``: the run folder (files, resume, refusal), figures, ``plot`` and errors."""
 
+import dataclasses
 import importlib.util
 import json
 from pathlib import Path
@@ -181,6 +182,11 @@ def test_reward_gym_environment_run_folder_and_resume(tmp_path, capsys):
     assert config["segment"] == 8 and (out / "reward_curve.png").is_file()
     assert main([*GYM_TINY, "--iterations", "3", "--out", str(out), "--resume"]) == 0
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
+    summary = (out / "summary.json").read_text()
+    capsys.readouterr()
+    assert main([*GYM_TINY, "--iterations", "3", "--out", str(out), "--resume"]) == 0
+    assert "nothing to do" in capsys.readouterr().out  # and it writes nothing
+    assert (out / "summary.json").read_text() == summary
 
 
 @pytest.mark.parametrize(
@@ -205,3 +211,49 @@ def test_reward_gym_bad_input_is_one_line(argv, message, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and message in err, err
     assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize("env", ["delayed_decision", "dnms", "gym:CartPole-v1"])
+def test_reward_defaults_are_those_of_the_environment_kind(env, monkeypatch, tmp_path):
+    """Options left out take RewardConfig's defaults for the built-in environments and
+    GymConfig's for gym:ID (not RewardConfig's); given ones win for both."""
+    from eprop_jax import reward_gym
+
+    seen = []
+
+    def fake(config, out, **kwargs):
+        seen.append(config)
+        return {
+            "iterations": 0,
+            "final": None,
+            "seconds_per_iteration": 0.0,
+            "episodes_finished": 0,
+            "iterations_to_criterion": None,
+            "criterion": "",
+        }
+
+    monkeypatch.setattr(reward_train, "train_reward", fake)
+    monkeypatch.setattr(reward_gym, "train_gym", fake)
+    argv = ["reward", env, "--no-progress", "--out", str(tmp_path / "x")]
+    assert main(argv) == 0
+    assert main([*argv, "--lr", "0.5", "--c-value", "0", "--feedback", "random"]) == 0
+    gym = env.startswith("gym:")
+    expected = reward_gym.GymConfig(env=env[4:]) if gym else reward_train.RewardConfig(env=env)
+    if env == "dnms":
+        expected = dataclasses.replace(expected, env_options={})
+    assert seen[0] == expected
+    assert seen[1] == dataclasses.replace(
+        expected, learning_rate=0.5, c_value=0.0, feedback="random"
+    )
+
+
+def test_reward_resume_of_a_script_built_gym_run_is_refused_in_one_line(tmp_path, capsys):
+    out = tmp_path / "pong"
+    out.mkdir()
+    config = {"kind": "reward", "env": "gym:ALE/Pong-v5", "env_maker": "scripts/pong.py"}
+    (out / "config.json").write_text(json.dumps(config))
+    assert main(["reward", "gym:ALE/Pong-v5", "--out", str(out), "--resume"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0, err
+    assert "its environments are built by scripts/pong.py" in err
+    assert f"python scripts/pong.py --out {out} --resume" in err

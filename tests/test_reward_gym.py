@@ -5,6 +5,7 @@ import json
 import re
 
 import jax
+import numpy as np
 import pytest
 
 from eprop_jax.reward_gym import GymConfig, train_gym
@@ -35,6 +36,12 @@ def test_cartpole_run_folder_refusal_resume_and_plot(tmp_path):
     assert all(m["return"] > 0 for m in metrics)  # CartPole pays 1 per step
     with pytest.raises(RunDirError, match=re.escape("already holds a run")):
         train_gym(TINY, out, progress=False)
+    # resuming the finished run does nothing: summary.json (its timing) stays as it was
+    saved = (out / "summary.json").read_text()
+    assert json.loads(saved)["seconds_per_iteration"] > 0
+    again = train_gym(TINY, out, progress=False, resume=True)
+    assert again["already_done"] and (out / "summary.json").read_text() == saved
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
     resumed = train_gym(
         TINY.__class__(**{**TINY.__dict__, "iterations": 3}), out, progress=False, resume=True
     )
@@ -64,3 +71,30 @@ def test_bad_gym_configuration_is_one_line(change, message, tmp_path):
         train_gym(TINY.__class__(**{**TINY.__dict__, **change}), tmp_path / "bad", progress=False)
     assert "\n" not in str(err.value)
     assert not (tmp_path / "bad").exists()
+
+
+class _NoDiscrete:
+    """Stands in for an environment whose action space is not Discrete."""
+
+    action_space = "Box(-2.0, 2.0, (1,), float32)"
+    observation_space = None
+
+
+def test_space_errors_name_the_function_called(getkey):
+    from eprop_jax.envs.gym_adapter import GymStream, gym_segment, gym_start
+    from eprop_jax.network import init_weights, network
+
+    with pytest.raises(ValueError, match=re.escape("`gym_start`: the environment's action space")):
+        gym_start([_NoDiscrete()], getkey())
+    net = network(3, 4, 3)
+    weights = init_weights(net, getkey())
+    stream = GymStream(np.zeros((1, 3)), np.zeros(1), np.zeros(1))
+    with pytest.raises(ValueError, match=re.escape("`gym_segment`: the environment's action")):
+        gym_segment(net, weights, [_NoDiscrete()], stream, getkey(), max_steps=2)
+
+
+def test_a_script_built_run_needs_its_make_env(tmp_path):
+    config = TINY.__class__(**{**TINY.__dict__, "env_maker": "scripts/pong.py"})
+    with pytest.raises(ValueError, match=re.escape("env_maker='scripts/pong.py' builds its")):
+        train_gym(config, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()

@@ -5,14 +5,18 @@ Iteration :math:`i` plays ``segment`` more steps of ``batch_size`` parallel game
 games go on across segments, an episode still running at the cut is bootstrapped with the value
 readout :math:`V_{T+1}`), computes the reward-based e-prop gradient of that segment
 (``reward.py``: ``"factored"`` by default) and applies optax Adam. Whole episodes are segments
-too when they end within ``segment`` steps (CartPole with ``segment >= 500``).
+too when they end within ``segment`` steps (CartPole with ``segment >= 500``). A game stopped by
+its time limit (``truncated``, CartPole's 500-step cap) counts as terminal, :math:`V = 0`, not
+bootstrapped (the limitation in :mod:`eprop_jax.envs.gym_adapter`).
 
 :func:`train_gym` follows the run-folder contract of :mod:`eprop_jax.rundir` (kind ``"reward"``,
 so ``eprop-jax plot`` redraws the reward curve): ``config.json`` (``env`` is ``"gym:ID"``),
 ``metrics.jsonl``, atomic ``checkpoint.npz`` with its predecessor, a lock, ``resume`` and
 ``overwrite``, ``summary.json``. A resumed run restores the weights, the optimiser state, the
 iteration and the scores of the finished episodes, but the games restart (the emulators' state
-is not saved), so it is not the uninterrupted run bit for bit.
+is not saved), so it is not the uninterrupted run bit for bit. Resuming a run that has done all
+its iterations changes nothing and returns the saved summary with ``"already_done": True``
+(:func:`eprop_jax.reward_train.resume_checkpoint`, shared with the built-in environments).
 
 Metrics per iteration: ``return`` (reward per game over the segment, mean over the games) and
 ``return_std``, ``score`` (mean undiscounted return of the last 100 finished episodes, ``None``
@@ -42,6 +46,9 @@ from .reward import ENGINES, actor_critic
 from .rules import resolve_feedback
 
 PREFIX = "gym:"
+GYMNASIUM_MAKE = "gymnasium.make"
+"""``GymConfig.env_maker`` of environments built by ``gymnasium.make(env, **env_options)``;
+anything else (``"scripts/pong.py"``) names the script whose ``make_env`` builds them."""
 RUN_LENGTH_KEYS = ("iterations", "checkpoint_interval")
 SCORE_WINDOW = 100
 
@@ -52,6 +59,7 @@ class GymConfig:
 
     env: str = "CartPole-v1"  # a Gymnasium id (``config.json`` records "gym:" + it)
     env_options: dict = dataclasses.field(default_factory=dict)  # recorded; for make_env
+    env_maker: str = GYMNASIUM_MAKE  # what builds the environments (a script passes make_env)
     n_rec: int = 100
     n_alif: int = 50
     iterations: int = 200
@@ -188,8 +196,10 @@ def train_gym(
         config: :class:`GymConfig` (``None``: the defaults, CartPole).
         out_dir: the run folder (``None`` writes nothing).
         make_env: builds one environment (``batch_size`` calls); default
-            ``gymnasium.make(config.env, **config.env_options)``. Its observation space must be a Box and its action
-            space Discrete (preprocessing wrappers go here; ``config.env_options`` records them).
+            ``gymnasium.make(config.env, **config.env_options)``, which needs
+            ``config.env_maker == "gymnasium.make"``. Its observation space must be a Box and its
+            action space Discrete (preprocessing wrappers go here; ``config.env_options`` records
+            their settings and ``config.env_maker`` names the script, e.g. ``"scripts/pong.py"``).
         progress: show a tqdm bar with the mean score of the last 100 finished episodes.
         figures: draw ``reward_curve.png`` at the end (:func:`eprop_jax.plotting.reward.reward_figures`).
         resume, overwrite: see :func:`eprop_jax.rundir.open_run` (resume: module docstring).
@@ -198,7 +208,8 @@ def train_gym(
         The summary (also ``summary.json``): iterations, episodes finished, final metrics,
         ``seconds_per_iteration`` (after the first, compiling, iteration; split into
         ``seconds_play``, the games and the agent's steps, and ``seconds_learn``, the gradient
-        and Adam) and the device.
+        and Adam) and the device. Resuming a finished run returns the saved summary with
+        ``"already_done": True`` and writes nothing.
 
     Raises:
         ValueError: a bad configuration, environment or folder.
@@ -209,6 +220,11 @@ def train_gym(
     check_gym_config(api, config)
     if resume and out_dir is None:
         raise ValueError(f"`{api}`: resume=True needs out_dir.")
+    if make_env is None and config.env_maker != GYMNASIUM_MAKE:
+        raise ValueError(
+            f"`{api}`: env_maker={config.env_maker!r} builds its environments itself and passes "
+            f"make_env; got make_env=None (only env_maker={GYMNASIUM_MAKE!r} uses gymnasium.make)."
+        )
     make_env = make_env or (lambda: make_gym_env(config.env, api, **config.env_options))
     envs = [make_env() for _ in range(config.batch_size)]
     try:
@@ -221,12 +237,10 @@ def train_gym(
 def _train(api, config, envs, out_dir, progress, figures, resume, overwrite) -> dict:
     from . import rundir
     from .envs.gym_adapter import gym_segment, gym_spaces, gym_start
+    from .reward_train import checkpoint_arrays, resume_checkpoint
     from .train import TrainingDiverged
 
-    try:
-        n_obs, n_actions = gym_spaces(envs[0])
-    except ValueError as err:
-        raise ValueError(str(err).replace("`gym_rollout`", f"`{api}`")) from None
+    n_obs, n_actions = gym_spaces(envs[0], api)
     net, optimizer, update, agent_step = _built(config, n_obs, n_actions)
     record = {**dataclasses.asdict(config), "env": PREFIX + config.env}
     facts = {"n_in": net.n_in, "n_out": net.n_out, "dt": net.dt}
@@ -251,41 +265,19 @@ def _train(api, config, envs, out_dir, progress, figures, resume, overwrite) -> 
         )
         opt_state = optimizer.init(weights)
         run_key = jax.random.fold_in(key, 1)
-        leaves, treedef = jax.tree.flatten((weights, opt_state))
         start, scores, done_records = 0, [], []
         if run is not None and run.resumed:
-
-            def check(arrays):
-                for i, leaf in enumerate(leaves):
-                    name = f"leaf_{i:04d}"
-                    if name not in arrays or arrays[name].shape != np.shape(leaf):
-                        raise rundir.RunDirError(
-                            f"`{api}`: {run.path / rundir.CHECKPOINT} does not fit this run "
-                            f"({name})."
-                        )
-
-            arrays = run.load_checkpoint(check=check)
-            restored = [
-                jnp.asarray(arrays[f"leaf_{i:04d}"], np.asarray(leaf).dtype)
-                for i, leaf in enumerate(leaves)
-            ]
-            weights, opt_state = jax.tree.unflatten(treedef, restored)
-            start = int(arrays["iteration"])
-            scores = [float(s) for s in arrays["scores"]]
-            if start > config.iterations:
-                raise rundir.RunDirError(
-                    f"`{api}`: cannot resume {run.path} with iterations={config.iterations}: it "
-                    f"has done {start} iterations already."
-                )
-            done_records = [m for m in run.read_metrics() if m.get("iteration", start) < start]
+            resumed = resume_checkpoint(api, run, (weights, opt_state), config.iterations)
+            if resumed.summary is not None:
+                return resumed.summary  # nothing to do: summary.json stays as it was
+            (weights, opt_state), start = resumed.state, resumed.start
+            done_records = resumed.records
+            scores = [float(s) for s in resumed.arrays["scores"]]
 
         def save_checkpoint(iteration):
-            arrays = {
-                f"leaf_{i:04d}": np.asarray(x)
-                for i, x in enumerate(jax.tree.leaves((weights, opt_state)))
-            }
-            arrays["iteration"] = np.asarray(iteration)
-            arrays["scores"] = np.asarray(scores, np.float64)
+            arrays = checkpoint_arrays(
+                (weights, opt_state), iteration, scores=np.asarray(scores, np.float64)
+            )
             run.save_checkpoint(arrays)
 
         if run is not None:

@@ -386,6 +386,65 @@ def _snapshot(built: _Built, weights, key) -> dict:
     return arrays
 
 
+class Resumed(NamedTuple):
+    """What :func:`resume_checkpoint` restores from a run folder."""
+
+    state: Any  # the pytree of the template, restored from checkpoint.npz
+    start: int  # iterations done
+    arrays: dict  # every array of checkpoint.npz (extra entries such as "scores")
+    records: list  # the metrics of the iterations done
+    summary: dict | None  # the saved summary with "already_done": True, when nothing is left
+
+
+def resume_checkpoint(api: str, run, template, iterations: int) -> Resumed:
+    """Restore a resumed run's ``template`` pytree (weights, optimiser state) from its checkpoint
+    (saved by :func:`checkpoint_arrays`), for a run of ``iterations`` iterations.
+
+    A checkpoint that does not fit the template, or one past ``iterations``, is refused in one
+    line (:class:`eprop_jax.rundir.RunDirError`). A run that has done all its iterations and
+    written ``summary.json`` returns that summary with ``"already_done": True``: the trainer
+    returns it unchanged and writes nothing.
+    """
+    from . import rundir
+
+    leaves, treedef = jax.tree.flatten(template)
+
+    def check(arrays):
+        for i, leaf in enumerate(leaves):
+            name = f"leaf_{i:04d}"
+            if name not in arrays or arrays[name].shape != np.shape(leaf):
+                raise rundir.RunDirError(
+                    f"`{api}`: {run.path / rundir.CHECKPOINT} does not fit this run ({name})."
+                )
+
+    arrays = run.load_checkpoint(check=check)
+    restored = [
+        jnp.asarray(arrays[f"leaf_{i:04d}"], np.asarray(leaf).dtype)
+        for i, leaf in enumerate(leaves)
+    ]
+    start = int(arrays["iteration"])
+    if start > iterations:
+        raise rundir.RunDirError(
+            f"`{api}`: cannot resume {run.path} with iterations={iterations}: it has done "
+            f"{start} iterations already."
+        )
+    records = [m for m in run.read_metrics() if m.get("iteration", start) < start]
+    saved = run.path / "summary.json"
+    summary = None
+    if start == iterations and saved.exists():
+        summary = {**json.loads(saved.read_text()), "already_done": True}
+    return Resumed(jax.tree.unflatten(treedef, restored), start, arrays, records, summary)
+
+
+def checkpoint_arrays(state, iteration: int, **extra) -> dict:
+    """The arrays of ``checkpoint.npz``: the leaves of ``state`` (``leaf_0000``, ...), the
+    ``iteration`` and any ``extra`` arrays (read back by :func:`resume_checkpoint`)."""
+    arrays = {f"leaf_{i:04d}": np.asarray(x) for i, x in enumerate(jax.tree.leaves(state))}
+    arrays["iteration"] = np.asarray(iteration)
+    arrays.update({name: np.asarray(value) for name, value in extra.items()})
+    return arrays
+
+
 def train_reward(
     config: RewardConfig | None = None,
     out_dir: str | Path | None = None,
@@ -450,40 +509,14 @@ def train_reward(
         run_key, snapshot_key = jax.random.fold_in(key, 1), jax.random.fold_in(key, 2)
         start, done_records = 0, []
         if run is not None and run.resumed:
-            template = (weights, opt_state)
-            leaves, treedef = jax.tree.flatten(template)
-
-            def check(arrays):
-                for i, leaf in enumerate(leaves):
-                    name = f"leaf_{i:04d}"
-                    if name not in arrays or arrays[name].shape != np.shape(leaf):
-                        raise rundir.RunDirError(
-                            f"`{api}`: {run.path / rundir.CHECKPOINT} does not fit this run "
-                            f"({name})."
-                        )
-
-            arrays = run.load_checkpoint(check=check)
-            restored = [
-                jnp.asarray(arrays[f"leaf_{i:04d}"], np.asarray(leaf).dtype)
-                for i, leaf in enumerate(leaves)
-            ]
-            weights, opt_state = jax.tree.unflatten(treedef, restored)
-            start = int(arrays["iteration"])
-            done_records = [m for m in run.read_metrics() if m.get("iteration", start) < start]
-            if start > config.iterations:
-                raise rundir.RunDirError(
-                    f"`{api}`: cannot resume {run.path} with iterations={config.iterations}: it "
-                    f"has done {start} iterations already."
-                )
-            saved = run.path / "summary.json"
-            if start == config.iterations and saved.exists():
-                return {**json.loads(saved.read_text()), "already_done": True}  # nothing to do
+            resumed = resume_checkpoint(api, run, (weights, opt_state), config.iterations)
+            if resumed.summary is not None:
+                return resumed.summary  # nothing to do
+            (weights, opt_state), start = resumed.state, resumed.start
+            done_records = resumed.records
 
         def save_checkpoint(iteration):
-            leaves = jax.tree.leaves((weights, opt_state))
-            arrays = {f"leaf_{i:04d}": np.asarray(x) for i, x in enumerate(leaves)}
-            arrays["iteration"] = np.asarray(iteration)
-            run.save_checkpoint(arrays)
+            run.save_checkpoint(checkpoint_arrays((weights, opt_state), iteration))
 
         if run is not None:
             run.write_config({**record, **facts})

@@ -37,11 +37,53 @@ def _reward_env(text: str) -> str:
     )
 
 
+RESOLVED = (
+    "iterations",
+    "batch_size",
+    "n_rec",
+    "n_alif",
+    "learning_rate",
+    "lr_decay",
+    "gamma",
+    "c_value",
+    "c_entropy",
+    "c_reg",
+    "f_target",
+    "feedback",
+    "feedback_std",
+    "implementation",
+    "checkpoint_interval",
+)
+"""Options whose default depends on the environment kind (left ``None`` by the parser)."""
+
+
+def _default(builtin, gym, name: str) -> str:
+    """``--help`` text of an option's default for the built-in environments and for gym:ID."""
+    a, b = getattr(builtin, name), getattr(gym, name)
+    return f"default: {a}" if a == b else f"default: {a}; for gym:ID {b}"
+
+
+def _resolved(args: argparse.Namespace, defaults) -> dict:
+    """The :data:`RESOLVED` options: given on the command line, else ``defaults``' (a
+    :class:`RewardConfig` or :class:`GymConfig`); ``--feedback-std`` with symmetric feedback is
+    refused in one line."""
+    values = {}
+    for name in RESOLVED:
+        given = getattr(args, name)
+        values[name] = getattr(defaults, name) if given is None else given
+    if args.feedback_std is not None and values["feedback"] == "symmetric":
+        raise ValueError(
+            "--feedback-std applies to random and adaptive feedback (it draws b_fb); the run uses "
+            "symmetric feedback."
+        )
+    return values
+
+
 def _add_reward_parser(sub) -> None:
     from ..reward_gym import GymConfig
     from ..reward_train import RewardConfig
 
-    d = RewardConfig()
+    d, g = RewardConfig(), GymConfig()
     p = sub.add_parser(
         "reward",
         help="train an actor-critic spiking agent with reward-based e-prop",
@@ -56,7 +98,8 @@ def _add_reward_parser(sub) -> None:
         metavar="ENV",
         help=f"the environment: {', '.join(sorted(ENVS))}, or gym:ID for a Gymnasium id "
         "(gym:CartPole-v1; needs pip install eprop-jax[rl]), played in segments of --segment "
-        "steps, bootstrapped at the cut",
+        "steps, bootstrapped at the cut; a game stopped by its time limit (CartPole's 500 "
+        "steps) counts as terminal (V = 0), not bootstrapped",
     )
     p.add_argument(
         "--env-option",
@@ -68,56 +111,56 @@ def _add_reward_parser(sub) -> None:
         f"{' '.join(f'{k}={v}' for k, v in d.env_options.items())}; for gym:ID, keyword "
         "arguments of gymnasium.make)",
     )
-    p.add_argument("--iterations", type=_integer(1), default=d.iterations)
+    p.add_argument("--iterations", type=_integer(1), help=_default(d, g, "iterations"))
     p.add_argument(
         "--batch-size",
         type=_integer(1),
-        default=d.batch_size,
-        help=f"episodes per iteration (default: {d.batch_size})",
+        help="episodes per iteration (parallel games for gym:ID); " + _default(d, g, "batch_size"),
     )
-    p.add_argument("--n-rec", type=_integer(1), default=d.n_rec)
-    p.add_argument("--n-alif", type=_integer(0), default=d.n_alif)
-    p.add_argument("--learning-rate", "--lr", type=_POSITIVE, default=d.learning_rate)
+    p.add_argument("--n-rec", type=_integer(1), help=_default(d, g, "n_rec"))
+    p.add_argument("--n-alif", type=_integer(0), help=_default(d, g, "n_alif"))
+    p.add_argument("--learning-rate", "--lr", type=_POSITIVE, help=_default(d, g, "learning_rate"))
     p.add_argument(
         "--lr-decay",
         type=_number(0.0, 1.0),
-        default=d.lr_decay,
-        help=f"factor on the learning rate every 100 iterations (default: {d.lr_decay})",
+        help="factor on the learning rate every 100 iterations; " + _default(d, g, "lr_decay"),
     )
     p.add_argument(
         "--gamma",
         type=_number(0.0, 1.0, low_open=False),
-        help=f"discount factor (default: {d.gamma}; for gym:ID {GymConfig().gamma})",
+        help="discount factor; " + _default(d, g, "gamma"),
     )
     p.add_argument(
         "--segment",
         type=_integer(1),
-        help=f"gym:ID only: steps per game and iteration (default: {GymConfig().segment})",
+        help=f"gym:ID only: steps per game and iteration (default: {g.segment})",
     )
-    p.add_argument("--c-value", type=_NON_NEGATIVE, default=d.c_value)
-    p.add_argument("--c-entropy", type=_NON_NEGATIVE, default=d.c_entropy)
-    p.add_argument("--c-reg", type=_NON_NEGATIVE, default=d.c_reg)
-    p.add_argument("--f-target", type=_NON_NEGATIVE, default=d.f_target, help="Hz")
-    p.add_argument("--feedback", choices=FEEDBACKS, default=d.feedback)
+    p.add_argument("--c-value", type=_NON_NEGATIVE, help=_default(d, g, "c_value"))
+    p.add_argument("--c-entropy", type=_NON_NEGATIVE, help=_default(d, g, "c_entropy"))
+    p.add_argument("--c-reg", type=_NON_NEGATIVE, help=_default(d, g, "c_reg"))
+    p.add_argument("--f-target", type=_NON_NEGATIVE, help="Hz; " + _default(d, g, "f_target"))
+    p.add_argument("--feedback", choices=FEEDBACKS, help=_default(d, g, "feedback"))
     p.add_argument(
         "--feedback-std",
         type=_POSITIVE,
-        help=f"std of the random feedback matrix b_fb, random and adaptive feedback only "
-        f"(default: {d.feedback_std})",
+        help="std of the random feedback matrix b_fb, random and adaptive feedback only; "
+        + _default(d, g, "feedback_std").replace("None", "1/sqrt(n_rec)"),
     )
     p.add_argument(
         "--implementation",
         choices=IMPLEMENTATIONS,
-        default=d.implementation,
-        help="how the (same) gradient is computed (default: factored)",
+        help="how the (same) gradient is computed; " + _default(d, g, "implementation"),
     )
-    p.add_argument("--checkpoint-interval", type=_integer(1), default=d.checkpoint_interval)
+    p.add_argument(
+        "--checkpoint-interval", type=_integer(1), help=_default(d, g, "checkpoint_interval")
+    )
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--out", type=Path, help="output directory (default: runs/reward-ENV-sSEED)")
     _add_run_folder_options(
         p,
-        resume_help="continue the run in --out from its last checkpoint, bit for bit (only "
-        "--iterations and --checkpoint-interval may change)",
+        resume_help="continue the run in --out from its last checkpoint (only --iterations and "
+        "--checkpoint-interval may change): bit for bit for the built-in environments; for "
+        "gym:ID the weights, optimiser state and scores are restored but the games restart",
     )
 
 
@@ -131,33 +174,11 @@ def _reward(args: argparse.Namespace) -> int:
         raise ValueError(
             f"--segment applies to gym:ID environments; {args.env} plays whole episodes."
         )
-    env_options = dict(RewardConfig().env_options) if args.env == "delayed_decision" else {}
+    d = RewardConfig()
+    env_options = dict(d.env_options) if args.env == "delayed_decision" else {}
     env_options.update(dict(args.env_option))
-    if args.feedback_std is not None and args.feedback == "symmetric":
-        raise ValueError(
-            "--feedback-std applies to random and adaptive feedback (it draws b_fb); the run uses "
-            "symmetric feedback."
-        )
-    feedback_std = RewardConfig().feedback_std if args.feedback_std is None else args.feedback_std
     config = RewardConfig(
-        env=args.env,
-        env_options=env_options,
-        n_rec=args.n_rec,
-        n_alif=args.n_alif,
-        iterations=args.iterations,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        lr_decay=args.lr_decay,
-        gamma=RewardConfig().gamma if args.gamma is None else args.gamma,
-        c_value=args.c_value,
-        c_entropy=args.c_entropy,
-        c_reg=args.c_reg,
-        f_target=args.f_target,
-        feedback=args.feedback,
-        feedback_std=feedback_std,
-        implementation=args.implementation,
-        seed=args.seed,
-        checkpoint_interval=args.checkpoint_interval,
+        env=args.env, env_options=env_options, seed=args.seed, **_resolved(args, d)
     )
     out = args.out or Path("runs") / f"reward-{args.env}-s{args.seed}"
     summary = train_reward(
@@ -180,38 +201,37 @@ def _reward(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_env_maker(out: Path) -> None:
+    """Refuse in one line to resume a run whose environments a script built (``env_maker``)."""
+    from ..reward_gym import GYMNASIUM_MAKE
+
+    try:
+        saved = json.loads((out / "config.json").read_text())
+    except (OSError, ValueError):
+        return  # no readable run here: open_run says so
+    maker = saved.get("env_maker", GYMNASIUM_MAKE) if isinstance(saved, dict) else GYMNASIUM_MAKE
+    if maker != GYMNASIUM_MAKE:
+        raise ValueError(
+            f"cannot resume {out} from the command line: its environments are built by {maker} "
+            f"(env_maker); resume it with: python {maker} --out {out} --resume"
+        )
+
+
 def _reward_gym(args: argparse.Namespace) -> int:
     from ..reward_gym import PREFIX, GymConfig, train_gym
 
-    if args.feedback_std is not None and args.feedback == "symmetric":
-        raise ValueError(
-            "--feedback-std applies to random and adaptive feedback (it draws b_fb); the run uses "
-            "symmetric feedback."
-        )
     d = GymConfig()
     env_id = args.env[len(PREFIX) :]
     config = GymConfig(
         env=env_id,
         env_options=dict(args.env_option),
-        n_rec=args.n_rec,
-        n_alif=args.n_alif,
-        iterations=args.iterations,
-        batch_size=args.batch_size,
         segment=d.segment if args.segment is None else args.segment,
-        learning_rate=args.learning_rate,
-        lr_decay=args.lr_decay,
-        gamma=d.gamma if args.gamma is None else args.gamma,
-        c_value=args.c_value,
-        c_entropy=args.c_entropy,
-        c_reg=args.c_reg,
-        f_target=args.f_target,
-        feedback=args.feedback,
-        feedback_std=args.feedback_std,
-        implementation=args.implementation,
         seed=args.seed,
-        checkpoint_interval=args.checkpoint_interval,
+        **_resolved(args, d),
     )
     out = args.out or Path("runs") / f"reward-gym-{env_id.replace('/', '-')}-s{args.seed}"
+    if args.resume:
+        _check_env_maker(out)
     summary = train_gym(
         config,
         out,
@@ -221,6 +241,8 @@ def _reward_gym(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
     )
     final = summary["final"] or {}
+    if summary.get("already_done"):
+        print(f"nothing to do: {out} has done its {summary['iterations']} iterations already")
     seconds = summary["seconds_per_iteration"]
     print(
         f"done: {summary['iterations']} iterations"

@@ -6,7 +6,14 @@ returns the same :class:`~eprop_jax.reward.Episode` as :func:`eprop_jax.envs.rol
 ``max_steps`` so that the rule compiles once: the observation :math:`x_t` the agent saw, its
 action, the reward, and the alive mask :math:`m_t` (1 up to and including the step on which the
 episode terminated or was truncated). The gradient is then any rule of ``reward.py`` on that
-episode. Truncated episodes are not bootstrapped (:math:`V` after the last step counts as 0).
+episode.
+
+Limitation: a game stopped by its time limit (Gymnasium's ``truncated=True``, e.g. CartPole-v1
+at 500 steps) is treated like one that reached a terminal state: :math:`V` after its last step
+counts as 0, so the TD error there is :math:`r_t - V_t` instead of :math:`r_t + \gamma
+V(s_{t+1}) - V_t`, and the value learns that steps near the limit are worth less. Only the cut at
+the end of a window (below) is bootstrapped. Give long time limits (or ``max_episode_steps``)
+where this matters.
 
 Episodes too long for one rollout (Atari games: thousands of steps) are played in **segments**
 by :func:`gym_segment`: each call plays ``T`` more steps of the same ``B`` games
@@ -44,10 +51,9 @@ from ..reward import Episode
 from .base import RolloutTrace
 
 
-def gym_spaces(env: Any) -> tuple[int, int]:
+def gym_spaces(env: Any, api: str = "gym_spaces") -> tuple[int, int]:
     """``(n_obs, n_actions)`` of a Gymnasium environment with a Box observation and Discrete
-    actions; a one-line ``ValueError`` otherwise."""
-    api = "gym_rollout"
+    actions; a one-line ``ValueError`` (prefixed with ``api``, the caller's name) otherwise."""
     space = getattr(env, "action_space", None)
     n_actions = getattr(space, "n", None)
     if n_actions is None:
@@ -92,7 +98,7 @@ def _check_net(api: str, net: Network, weights: Weights, envs, encode, max_steps
         raise ValueError(f"`{api}`: max_steps must be an integer >= 1; got {max_steps!r}.")
     if not envs:
         raise ValueError(f"`{api}`: envs must hold at least one environment; got {envs!r}.")
-    _, n_actions = gym_spaces(envs[0])
+    _, n_actions = gym_spaces(envs[0], api)
     n_in = np.asarray(encode(envs[0].observation_space.sample())).size
     if (net.n_in, net.n_out) != (n_in, n_actions + 1):
         raise ValueError(
@@ -200,7 +206,7 @@ def gym_start(
     first :func:`gym_segment`."""
     if not envs:
         raise ValueError(f"`gym_start`: envs must hold at least one environment; got {envs!r}.")
-    gym_spaces(envs[0])
+    gym_spaces(envs[0], "gym_start")
     obs = _reset(envs, key, encode or _flatten)
     zeros = np.zeros(len(envs))
     return GymStream(obs, zeros, zeros.copy())
