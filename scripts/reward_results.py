@@ -17,7 +17,8 @@ of episodes for every seed, compilation excluded).
 Usage::
 
     python scripts/reward_results.py                 # 5 seeds, the defaults below
-    python scripts/reward_results.py --env dnms --batch-size 16 --iterations 600 --lr-decay 1
+    python scripts/reward_results.py --env dnms --batch-size 32 --iterations 600 --lr-decay 1
+        --learning-rate 2e-3 --c-entropy 0.2 --c-value 0.01 --c-reg 0.01  # DNMS (one line)
     python scripts/reward_results.py --seeds 2 --iterations 50 --feedback random
     python scripts/reward_results.py --env-option reward_mode=end --gamma 0.99  # one reward
 """
