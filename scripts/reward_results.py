@@ -36,7 +36,14 @@ import eprop_jax as ej
 from eprop_jax import envs
 from eprop_jax.cli._options import _NON_NEGATIVE, _POSITIVE, _integer, _key_value, _number
 from eprop_jax.reward import actor_critic
-from eprop_jax.reward_train import RewardConfig, iterations_to_criterion, train_reward_seeds
+from eprop_jax.reward_train import (
+    NETWORK_TAU_A,
+    OTHER_ENV_C_ENTROPY,
+    RewardConfig,
+    env_defaults,
+    iterations_to_criterion,
+    train_reward_seeds,
+)
 from eprop_jax.rules import FEEDBACKS
 
 ENV_OPTIONS = RewardConfig().env_options  # the delayed-decision trial of `eprop-jax reward`
@@ -64,13 +71,24 @@ def main() -> None:
     p.add_argument("--batch-size", type=_integer(1), default=64)
     p.add_argument("--n-rec", type=_integer(1), default=100)
     p.add_argument("--n-alif", type=_integer(0), default=50)
+    p.add_argument(
+        "--tau-a",
+        type=_POSITIVE,
+        help=f"ALIF adaptation time constant in ms (default: {RewardConfig().tau_a} for "
+        f"delayed_decision, {NETWORK_TAU_A} for dnms)",
+    )
     p.add_argument("--learning-rate", type=_POSITIVE, default=1e-2)
     p.add_argument(
         "--lr-decay", type=_number(0.0, 1.0), default=0.8, help="factor every 100 iterations"
     )
     p.add_argument("--gamma", type=_number(0.0, 1.0, low_open=False), default=0.0)
     p.add_argument("--c-value", type=_NON_NEGATIVE, default=0.1)
-    p.add_argument("--c-entropy", type=_NON_NEGATIVE, default=0.02)
+    p.add_argument(
+        "--c-entropy",
+        type=_NON_NEGATIVE,
+        help=f"entropy coefficient (default: {RewardConfig().c_entropy} for delayed_decision, "
+        f"{OTHER_ENV_C_ENTROPY} for dnms)",
+    )
     p.add_argument("--c-reg", type=_NON_NEGATIVE, default=0.1)
     p.add_argument("--feedback", choices=FEEDBACKS, default="symmetric")
     p.add_argument(
@@ -83,8 +101,12 @@ def main() -> None:
         p.error("--feedback-std applies to random and adaptive feedback; the run uses symmetric.")
     if args.n_alif > args.n_rec:
         p.error(f"--n-alif must be in [0, n_rec={args.n_rec}]; got {args.n_alif}.")
-    options = dict(ENV_OPTIONS) if args.env == "delayed_decision" else {}
+    defaults = env_defaults(args.env)
+    options = defaults["env_options"]
     options.update(dict(args.env_option))
+    for name in ("tau_a", "c_entropy"):  # defaults that depend on the environment
+        if getattr(args, name) is None:
+            setattr(args, name, defaults[name])
     try:
         env = envs.get_env(args.env, **options)
     except ValueError as error:
@@ -95,7 +117,9 @@ def main() -> None:
 def run(args: argparse.Namespace, options: dict, env: envs.Env) -> None:
     """Train the seeds and print the JSON of the module docstring."""
     fraction = env.criterion
-    net = ej.network(env.n_obs, args.n_rec, env.n_actions + 1, n_alif=args.n_alif, dt=env.dt)
+    net = ej.network(
+        env.n_obs, args.n_rec, env.n_actions + 1, n_alif=args.n_alif, tau_a=args.tau_a, dt=env.dt
+    )
     config = actor_critic(2, gamma=args.gamma, c_value=args.c_value, c_entropy=args.c_entropy)
     seeds = list(range(args.seeds))
     t0 = time.perf_counter()

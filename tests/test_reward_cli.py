@@ -63,6 +63,7 @@ def test_reward_run_folder_resume_refusal_and_plot(tmp_path, capsys):
     } <= names
     config = json.loads((out / "config.json").read_text())
     assert config["kind"] == "reward" and config["env_options"]["n_cues"] == 1
+    assert config["tau_a"] == reward_train.RewardConfig().tau_a  # the delayed decision's default
     lines = (out / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["iteration"] for line in lines] == [0, 1, 2]
     first = json.loads(lines[0])
@@ -115,6 +116,7 @@ def test_reward_run_folder_resume_refusal_and_plot(tmp_path, capsys):
         ),
         (["--feedback-std", "0.5"], "--feedback-std applies to random and adaptive feedback"),
         (["--feedback-std", "-1", "--feedback", "random"], "argument --feedback-std"),
+        (["--tau-a", "0"], "argument --tau-a: must be a finite number in (0, inf); got '0'"),
     ],
 )
 def test_reward_bad_input_is_one_line(argv, message, tmp_path, capsys):
@@ -139,6 +141,22 @@ def test_env_dt_reaches_the_network_and_bools_are_refused():
         reward_train.check_reward_config("api", reward_train.RewardConfig(n_rec=4, n_alif=True))
 
 
+def test_tau_a_reaches_the_alif_neurons_and_depends_on_the_env():
+    config = reward_train.RewardConfig(n_rec=4, n_alif=2, tau_a=300.0)
+    net, _, _, _ = reward_train.build_reward_run(config)
+    rho = np.asarray(net.neuron.rho)
+    np.testing.assert_allclose(rho[2:], np.exp(-1.0 / 300.0), rtol=1e-6)
+    assert np.all(np.asarray(net.neuron.beta)[:2] == 0) and np.all(net.neuron.beta[2:] > 0)
+    assert reward_train.env_defaults("delayed_decision")["tau_a"] == config.__class__().tau_a
+    assert reward_train.env_defaults("dnms") == {
+        "env_options": {},
+        "tau_a": 2000.0,
+        "c_entropy": 0.02,
+    }
+    with pytest.raises(ValueError, match="tau_a"):
+        reward_train.check_reward_config("api", reward_train.RewardConfig(tau_a=0.0))
+
+
 SCRIPT = Path(__file__).parents[1] / "scripts" / "reward_results.py"
 
 
@@ -152,12 +170,11 @@ SCRIPT = Path(__file__).parents[1] / "scripts" / "reward_results.py"
         (["--env-option", "n_cues=many"], "n_cues"),
         (["--env-option", "x"], "expected KEY=VALUE"),
         (["--feedback-std", "2"], "--feedback-std applies to random and adaptive feedback"),
+        (["--tau-a", "-5"], "argument --tau-a: must be a finite number in (0, inf); got '-5'"),
     ],
 )
 def test_reward_results_script_bad_input_is_one_line(argv, message, monkeypatch, capsys):
-    spec = importlib.util.spec_from_file_location("reward_results", SCRIPT)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = _load_script()
     monkeypatch.setattr("sys.argv", ["reward_results.py", *argv])
     monkeypatch.setattr(script, "run", lambda *a: pytest.fail("trained on bad input"))
     with pytest.raises(SystemExit) as exit_:
@@ -165,3 +182,27 @@ def test_reward_results_script_bad_input_is_one_line(argv, message, monkeypatch,
     assert exit_.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "error:" in err and message in err, err
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("reward_results", SCRIPT)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    return script
+
+
+@pytest.mark.parametrize(
+    ("argv", "tau_a"),
+    [
+        ([], reward_train.RewardConfig().tau_a),
+        (["--env", "dnms"], reward_train.NETWORK_TAU_A),
+        (["--tau-a", "700"], 700.0),
+    ],
+)
+def test_reward_results_script_tau_a_default_per_env(argv, tau_a, monkeypatch):
+    script = _load_script()
+    seen = {}
+    monkeypatch.setattr("sys.argv", ["reward_results.py", *argv])
+    monkeypatch.setattr(script, "run", lambda args, options, env: seen.update(tau_a=args.tau_a))
+    script.main()
+    assert seen == {"tau_a": tau_a}

@@ -25,7 +25,7 @@ from ._options import (
 
 
 def _add_reward_parser(sub) -> None:
-    from ..reward_train import RewardConfig
+    from ..reward_train import NETWORK_TAU_A, OTHER_ENV_C_ENTROPY, RewardConfig
 
     d = RewardConfig()
     p = sub.add_parser(
@@ -55,6 +55,12 @@ def _add_reward_parser(sub) -> None:
     )
     p.add_argument("--n-rec", type=_integer(1), default=d.n_rec)
     p.add_argument("--n-alif", type=_integer(0), default=d.n_alif)
+    p.add_argument(
+        "--tau-a",
+        type=_POSITIVE,
+        help=f"adaptation time constant of the ALIF neurons in ms (default: {d.tau_a} for "
+        f"delayed_decision, {NETWORK_TAU_A} for the others)",
+    )
     p.add_argument("--learning-rate", "--lr", type=_POSITIVE, default=d.learning_rate)
     p.add_argument(
         "--lr-decay",
@@ -69,7 +75,12 @@ def _add_reward_parser(sub) -> None:
         help=f"discount factor (default: {d.gamma})",
     )
     p.add_argument("--c-value", type=_NON_NEGATIVE, default=d.c_value)
-    p.add_argument("--c-entropy", type=_NON_NEGATIVE, default=d.c_entropy)
+    p.add_argument(
+        "--c-entropy",
+        type=_NON_NEGATIVE,
+        help=f"entropy coefficient (default: {d.c_entropy} for delayed_decision, "
+        f"{OTHER_ENV_C_ENTROPY} for the others)",
+    )
     p.add_argument("--c-reg", type=_NON_NEGATIVE, default=d.c_reg)
     p.add_argument("--f-target", type=_NON_NEGATIVE, default=d.f_target, help="Hz")
     p.add_argument("--feedback", choices=FEEDBACKS, default=d.feedback)
@@ -96,9 +107,10 @@ def _add_reward_parser(sub) -> None:
 
 
 def _reward(args: argparse.Namespace) -> int:
-    from ..reward_train import RewardConfig, train_reward
+    from ..reward_train import RewardConfig, env_defaults, train_reward
 
-    env_options = dict(RewardConfig().env_options) if args.env == "delayed_decision" else {}
+    defaults = env_defaults(args.env)
+    env_options = defaults["env_options"]
     env_options.update(dict(args.env_option))
     if args.feedback_std is not None and args.feedback == "symmetric":
         raise ValueError(
@@ -111,13 +123,14 @@ def _reward(args: argparse.Namespace) -> int:
         env_options=env_options,
         n_rec=args.n_rec,
         n_alif=args.n_alif,
+        tau_a=defaults["tau_a"] if args.tau_a is None else args.tau_a,
         iterations=args.iterations,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         lr_decay=args.lr_decay,
         gamma=args.gamma,
         c_value=args.c_value,
-        c_entropy=args.c_entropy,
+        c_entropy=defaults["c_entropy"] if args.c_entropy is None else args.c_entropy,
         c_reg=args.c_reg,
         f_target=args.f_target,
         feedback=args.feedback,
