@@ -206,3 +206,29 @@ def test_reward_results_script_tau_a_default_per_env(argv, tau_a, monkeypatch):
     monkeypatch.setattr(script, "run", lambda args, options, env: seen.update(tau_a=args.tau_a))
     script.main()
     assert seen == {"tau_a": tau_a}
+
+
+@pytest.mark.parametrize(
+    ("argv", "tau_a", "c_entropy"),
+    [
+        (["delayed_decision"], reward_train.RewardConfig().tau_a, 0.3),
+        (["dnms"], reward_train.NETWORK_TAU_A, reward_train.OTHER_ENV_C_ENTROPY),
+        (["dnms", "--tau-a", "400", "--c-entropy", "0.1"], 400.0, 0.1),
+    ],
+)
+def test_reward_cli_defaults_depend_on_the_env(argv, tau_a, c_entropy, monkeypatch, tmp_path):
+    seen = []
+
+    def fake_train(config, out, **kwargs):
+        seen.append(config)
+        return {
+            "final": None,
+            "iterations": 0,
+            "seconds_per_iteration": 0.0,
+            "criterion": "-",
+            "iterations_to_criterion": None,
+        }
+
+    monkeypatch.setattr(reward_train, "train_reward", fake_train)
+    assert main(["reward", *argv, "--out", str(tmp_path / "run"), "--no-progress"]) == 0
+    assert (seen[0].tau_a, seen[0].c_entropy) == (tau_a, c_entropy)
