@@ -16,9 +16,8 @@ of episodes for every seed, compilation excluded).
 
 Usage::
 
-    python scripts/reward_results.py                 # 5 seeds, the defaults below
-    python scripts/reward_results.py --env dnms --batch-size 32 --iterations 600 --lr-decay 1
-        --learning-rate 2e-3 --c-entropy 0.2 --c-value 0.01 --c-reg 0.01  # DNMS (one line)
+    python scripts/reward_results.py                 # 5 seeds, the delayed decision's defaults
+    python scripts/reward_results.py --env dnms      # DNMS with its defaults (DNMS_DEFAULTS)
     python scripts/reward_results.py --seeds 2 --iterations 50 --feedback random
     python scripts/reward_results.py --env-option reward_mode=end --gamma 0.99  # one reward
 """
@@ -37,7 +36,12 @@ import eprop_jax as ej
 from eprop_jax import envs
 from eprop_jax.cli._options import _NON_NEGATIVE, _POSITIVE, _integer, _key_value, _number
 from eprop_jax.reward import actor_critic
-from eprop_jax.reward_train import RewardConfig, iterations_to_criterion, train_reward_seeds
+from eprop_jax.reward_train import (
+    RewardConfig,
+    iterations_to_criterion,
+    reward_defaults,
+    train_reward_seeds,
+)
 from eprop_jax.rules import FEEDBACKS
 
 ENV_OPTIONS = RewardConfig().env_options  # the delayed-decision trial of `eprop-jax reward`
@@ -47,6 +51,25 @@ def progress(iteration: int, metrics: dict) -> None:
     """Every 50 iterations, the fraction correct per seed on stderr."""
     if iteration % 50 == 0:
         print(iteration, np.round(metrics["correct"], 2).tolist(), file=sys.stderr, flush=True)
+
+
+DEPENDS_ON_ENV = (
+    "iterations",
+    "batch_size",
+    "tau_a",
+    "learning_rate",
+    "lr_decay",
+    "c_value",
+    "c_entropy",
+    "c_reg",
+)
+"""Options whose default is the environment's (``reward_train.reward_defaults``)."""
+
+
+def _per_env(name: str) -> str:
+    """``--help`` text: the option's default for each environment."""
+    values = {env: getattr(reward_defaults(env), name) for env in ("delayed_decision", "dnms")}
+    return "default: " + ", ".join(f"{v} for {env}" for env, v in values.items())
 
 
 def main() -> None:
@@ -61,18 +84,29 @@ def main() -> None:
         help="override one option of the environment, repeatable",
     )
     p.add_argument("--seeds", type=_integer(1), default=5)
-    p.add_argument("--iterations", type=_integer(1), default=800)
-    p.add_argument("--batch-size", type=_integer(1), default=64)
+    p.add_argument("--iterations", type=_integer(1), help=_per_env("iterations"))
+    p.add_argument("--batch-size", type=_integer(1), help=_per_env("batch_size"))
     p.add_argument("--n-rec", type=_integer(1), default=100)
     p.add_argument("--n-alif", type=_integer(0), default=50)
-    p.add_argument("--learning-rate", type=_POSITIVE, default=1e-2)
     p.add_argument(
-        "--lr-decay", type=_number(0.0, 1.0), default=0.8, help="factor every 100 iterations"
+        "--tau-a",
+        type=_POSITIVE,
+        help="ALIF adaptation time constant in ms; " + _per_env("tau_a"),
+    )
+    p.add_argument("--learning-rate", type=_POSITIVE, help=_per_env("learning_rate"))
+    p.add_argument(
+        "--lr-decay",
+        type=_number(0.0, 1.0),
+        help="factor every 100 iterations; " + _per_env("lr_decay"),
     )
     p.add_argument("--gamma", type=_number(0.0, 1.0, low_open=False), default=0.0)
-    p.add_argument("--c-value", type=_NON_NEGATIVE, default=0.1)
-    p.add_argument("--c-entropy", type=_NON_NEGATIVE, default=0.02)
-    p.add_argument("--c-reg", type=_NON_NEGATIVE, default=0.1)
+    p.add_argument("--c-value", type=_NON_NEGATIVE, help=_per_env("c_value"))
+    p.add_argument(
+        "--c-entropy",
+        type=_NON_NEGATIVE,
+        help="entropy coefficient; " + _per_env("c_entropy"),
+    )
+    p.add_argument("--c-reg", type=_NON_NEGATIVE, help=_per_env("c_reg"))
     p.add_argument("--feedback", choices=FEEDBACKS, default="symmetric")
     p.add_argument(
         "--feedback-std",
@@ -84,8 +118,11 @@ def main() -> None:
         p.error("--feedback-std applies to random and adaptive feedback; the run uses symmetric.")
     if args.n_alif > args.n_rec:
         p.error(f"--n-alif must be in [0, n_rec={args.n_rec}]; got {args.n_alif}.")
-    options = dict(ENV_OPTIONS) if args.env == "delayed_decision" else {}
-    options.update(dict(args.env_option))
+    defaults = reward_defaults(args.env)  # RewardConfig with the environment's defaults
+    options = {**defaults.env_options, **dict(args.env_option)}
+    for name in DEPENDS_ON_ENV:
+        if getattr(args, name) is None:
+            setattr(args, name, getattr(defaults, name))
     try:
         env = envs.get_env(args.env, **options)
     except ValueError as error:
@@ -96,7 +133,9 @@ def main() -> None:
 def run(args: argparse.Namespace, options: dict, env: envs.Env) -> None:
     """Train the seeds and print the JSON of the module docstring."""
     fraction = env.criterion
-    net = ej.network(env.n_obs, args.n_rec, env.n_actions + 1, n_alif=args.n_alif, dt=env.dt)
+    net = ej.network(
+        env.n_obs, args.n_rec, env.n_actions + 1, n_alif=args.n_alif, tau_a=args.tau_a, dt=env.dt
+    )
     config = actor_critic(2, gamma=args.gamma, c_value=args.c_value, c_entropy=args.c_entropy)
     seeds = list(range(args.seeds))
     t0 = time.perf_counter()

@@ -64,6 +64,7 @@ def test_reward_run_folder_resume_refusal_and_plot(tmp_path, capsys):
     } <= names
     config = json.loads((out / "config.json").read_text())
     assert config["kind"] == "reward" and config["env_options"]["n_cues"] == 1
+    assert config["tau_a"] == reward_train.RewardConfig().tau_a  # the delayed decision's default
     lines = (out / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["iteration"] for line in lines] == [0, 1, 2]
     first = json.loads(lines[0])
@@ -116,6 +117,7 @@ def test_reward_run_folder_resume_refusal_and_plot(tmp_path, capsys):
         ),
         (["--feedback-std", "0.5"], "--feedback-std applies to random and adaptive feedback"),
         (["--feedback-std", "-1", "--feedback", "random"], "argument --feedback-std"),
+        (["--tau-a", "0"], "argument --tau-a: must be a finite number in (0, inf); got '0'"),
     ],
 )
 def test_reward_bad_input_is_one_line(argv, message, tmp_path, capsys):
@@ -140,6 +142,33 @@ def test_env_dt_reaches_the_network_and_bools_are_refused():
         reward_train.check_reward_config("api", reward_train.RewardConfig(n_rec=4, n_alif=True))
 
 
+def test_tau_a_reaches_the_alif_neurons_and_depends_on_the_env():
+    config = reward_train.RewardConfig(n_rec=4, n_alif=2, tau_a=300.0)
+    net, _, _, _ = reward_train.build_reward_run(config)
+    rho = np.asarray(net.neuron.rho)
+    np.testing.assert_allclose(rho[2:], np.exp(-1.0 / 300.0), rtol=1e-6)
+    assert np.all(np.asarray(net.neuron.beta)[:2] == 0) and np.all(net.neuron.beta[2:] > 0)
+    assert reward_train.env_defaults("delayed_decision")["tau_a"] == config.__class__().tau_a
+    assert reward_train.env_defaults("dnms") == {
+        "env_options": {},
+        "tau_a": 2000.0,
+        "iterations": 600,
+        "batch_size": 32,
+        "learning_rate": 2e-3,
+        "lr_decay": 1.0,
+        "c_value": 0.01,
+        "c_entropy": 0.2,
+        "c_reg": 0.01,
+    }  # the README's DNMS row
+    assert reward_train.env_defaults("other") == {
+        "env_options": {},
+        "tau_a": 2000.0,
+        "c_entropy": reward_train.OTHER_ENV_C_ENTROPY,
+    }
+    with pytest.raises(ValueError, match="tau_a"):
+        reward_train.check_reward_config("api", reward_train.RewardConfig(tau_a=0.0))
+
+
 SCRIPT = Path(__file__).parents[1] / "scripts" / "reward_results.py"
 
 
@@ -153,12 +182,11 @@ SCRIPT = Path(__file__).parents[1] / "scripts" / "reward_results.py"
         (["--env-option", "n_cues=many"], "n_cues"),
         (["--env-option", "x"], "expected KEY=VALUE"),
         (["--feedback-std", "2"], "--feedback-std applies to random and adaptive feedback"),
+        (["--tau-a", "-5"], "argument --tau-a: must be a finite number in (0, inf); got '-5'"),
     ],
 )
 def test_reward_results_script_bad_input_is_one_line(argv, message, monkeypatch, capsys):
-    spec = importlib.util.spec_from_file_location("reward_results", SCRIPT)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = _load_script()
     monkeypatch.setattr("sys.argv", ["reward_results.py", *argv])
     monkeypatch.setattr(script, "run", lambda *a: pytest.fail("trained on bad input"))
     with pytest.raises(SystemExit) as exit_:
@@ -215,8 +243,8 @@ def test_reward_gym_bad_input_is_one_line(argv, message, tmp_path, capsys):
 
 @pytest.mark.parametrize("env", ["delayed_decision", "dnms", "gym:CartPole-v1"])
 def test_reward_defaults_are_those_of_the_environment_kind(env, monkeypatch, tmp_path):
-    """Options left out take RewardConfig's defaults for the built-in environments and
-    GymConfig's for gym:ID (not RewardConfig's); given ones win for both."""
+    """Options left out take the environment's defaults (RewardConfig's for delayed_decision, its
+    DNMS settings for dnms, GymConfig's for gym:ID); given ones win for all."""
     from eprop_jax import reward_gym
 
     seen = []
@@ -238,9 +266,9 @@ def test_reward_defaults_are_those_of_the_environment_kind(env, monkeypatch, tmp
     assert main(argv) == 0
     assert main([*argv, "--lr", "0.5", "--c-value", "0", "--feedback", "random"]) == 0
     gym = env.startswith("gym:")
-    expected = reward_gym.GymConfig(env=env[4:]) if gym else reward_train.RewardConfig(env=env)
-    if env == "dnms":
-        expected = dataclasses.replace(expected, env_options={})
+    expected = reward_gym.GymConfig(env=env[4:]) if gym else reward_train.reward_defaults(env)
+    if env == "delayed_decision":
+        assert expected == reward_train.RewardConfig()
     assert seen[0] == expected
     assert seen[1] == dataclasses.replace(
         expected, learning_rate=0.5, c_value=0.0, feedback="random"
@@ -257,3 +285,59 @@ def test_reward_resume_of_a_script_built_gym_run_is_refused_in_one_line(tmp_path
     assert err.count("\n") == 0, err
     assert "its environments are built by scripts/pong.py" in err
     assert f"python scripts/pong.py --out {out} --resume" in err
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("reward_results", SCRIPT)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    return script
+
+
+@pytest.mark.parametrize(
+    ("argv", "tau_a"),
+    [
+        ([], reward_train.RewardConfig().tau_a),
+        (["--env", "dnms"], reward_train.NETWORK_TAU_A),
+        (["--tau-a", "700"], 700.0),
+    ],
+)
+def test_reward_results_script_tau_a_default_per_env(argv, tau_a, monkeypatch):
+    script = _load_script()
+    seen = {}
+    monkeypatch.setattr("sys.argv", ["reward_results.py", *argv])
+    monkeypatch.setattr(script, "run", lambda args, options, env: seen.update(vars(args)))
+    script.main()
+    assert seen["tau_a"] == tau_a
+    defaults = reward_train.reward_defaults(seen["env"])  # every env-dependent default
+    for name in script.DEPENDS_ON_ENV:
+        if name != "tau_a":
+            assert seen[name] == getattr(defaults, name), name
+    if seen["env"] == "dnms":
+        assert (seen["learning_rate"], seen["batch_size"]) == (2e-3, 32)
+
+
+@pytest.mark.parametrize(
+    ("argv", "tau_a", "c_entropy"),
+    [
+        (["delayed_decision"], reward_train.RewardConfig().tau_a, 0.3),
+        (["dnms"], reward_train.NETWORK_TAU_A, reward_train.DNMS_DEFAULTS["c_entropy"]),
+        (["dnms", "--tau-a", "400", "--c-entropy", "0.1"], 400.0, 0.1),
+    ],
+)
+def test_reward_cli_defaults_depend_on_the_env(argv, tau_a, c_entropy, monkeypatch, tmp_path):
+    seen = []
+
+    def fake_train(config, out, **kwargs):
+        seen.append(config)
+        return {
+            "final": None,
+            "iterations": 0,
+            "seconds_per_iteration": 0.0,
+            "criterion": "-",
+            "iterations_to_criterion": None,
+        }
+
+    monkeypatch.setattr(reward_train, "train_reward", fake_train)
+    assert main(["reward", *argv, "--out", str(tmp_path / "run"), "--no-progress"]) == 0
+    assert (seen[0].tau_a, seen[0].c_entropy) == (tau_a, c_entropy)

@@ -57,10 +57,12 @@ RESOLVED = (
 """Options whose default depends on the environment kind (left ``None`` by the parser)."""
 
 
-def _default(builtin, gym, name: str) -> str:
-    """``--help`` text of an option's default for the built-in environments and for gym:ID."""
-    a, b = getattr(builtin, name), getattr(gym, name)
-    return f"default: {a}" if a == b else f"default: {a}; for gym:ID {b}"
+def _default(kinds: dict, name: str) -> str:
+    """``--help`` text of an option's default per environment kind (``kinds``: kind -> config)."""
+    values = {kind: getattr(config, name, None) for kind, config in kinds.items()}
+    if len(set(map(repr, values.values()))) == 1:
+        return f"default: {next(iter(values.values()))}"
+    return "default: " + ", ".join(f"{v} for {k}" for k, v in values.items())
 
 
 def _resolved(args: argparse.Namespace, defaults) -> dict:
@@ -81,9 +83,10 @@ def _resolved(args: argparse.Namespace, defaults) -> dict:
 
 def _add_reward_parser(sub) -> None:
     from ..reward_gym import GymConfig
-    from ..reward_train import RewardConfig
+    from ..reward_train import RewardConfig, reward_defaults
 
     d, g = RewardConfig(), GymConfig()
+    kinds = {"delayed_decision": d, "dnms": reward_defaults("dnms"), "gym:ID": g}
     p = sub.add_parser(
         "reward",
         help="train an actor-critic spiking agent with reward-based e-prop",
@@ -111,48 +114,54 @@ def _add_reward_parser(sub) -> None:
         f"{' '.join(f'{k}={v}' for k, v in d.env_options.items())}; for gym:ID, keyword "
         "arguments of gymnasium.make)",
     )
-    p.add_argument("--iterations", type=_integer(1), help=_default(d, g, "iterations"))
+    p.add_argument("--iterations", type=_integer(1), help=_default(kinds, "iterations"))
     p.add_argument(
         "--batch-size",
         type=_integer(1),
-        help="episodes per iteration (parallel games for gym:ID); " + _default(d, g, "batch_size"),
+        help="episodes per iteration (parallel games for gym:ID); " + _default(kinds, "batch_size"),
     )
-    p.add_argument("--n-rec", type=_integer(1), help=_default(d, g, "n_rec"))
-    p.add_argument("--n-alif", type=_integer(0), help=_default(d, g, "n_alif"))
-    p.add_argument("--learning-rate", "--lr", type=_POSITIVE, help=_default(d, g, "learning_rate"))
+    p.add_argument("--n-rec", type=_integer(1), help=_default(kinds, "n_rec"))
+    p.add_argument("--n-alif", type=_integer(0), help=_default(kinds, "n_alif"))
+    p.add_argument(
+        "--tau-a",
+        type=_POSITIVE,
+        help="adaptation time constant of the ALIF neurons in ms, built-in environments only; "
+        + _default({k: v for k, v in kinds.items() if k != "gym:ID"}, "tau_a"),
+    )
+    p.add_argument("--learning-rate", "--lr", type=_POSITIVE, help=_default(kinds, "learning_rate"))
     p.add_argument(
         "--lr-decay",
         type=_number(0.0, 1.0),
-        help="factor on the learning rate every 100 iterations; " + _default(d, g, "lr_decay"),
+        help="factor on the learning rate every 100 iterations; " + _default(kinds, "lr_decay"),
     )
     p.add_argument(
         "--gamma",
         type=_number(0.0, 1.0, low_open=False),
-        help="discount factor; " + _default(d, g, "gamma"),
+        help="discount factor; " + _default(kinds, "gamma"),
     )
     p.add_argument(
         "--segment",
         type=_integer(1),
         help=f"gym:ID only: steps per game and iteration (default: {g.segment})",
     )
-    p.add_argument("--c-value", type=_NON_NEGATIVE, help=_default(d, g, "c_value"))
-    p.add_argument("--c-entropy", type=_NON_NEGATIVE, help=_default(d, g, "c_entropy"))
-    p.add_argument("--c-reg", type=_NON_NEGATIVE, help=_default(d, g, "c_reg"))
-    p.add_argument("--f-target", type=_NON_NEGATIVE, help="Hz; " + _default(d, g, "f_target"))
-    p.add_argument("--feedback", choices=FEEDBACKS, help=_default(d, g, "feedback"))
+    p.add_argument("--c-value", type=_NON_NEGATIVE, help=_default(kinds, "c_value"))
+    p.add_argument("--c-entropy", type=_NON_NEGATIVE, help=_default(kinds, "c_entropy"))
+    p.add_argument("--c-reg", type=_NON_NEGATIVE, help=_default(kinds, "c_reg"))
+    p.add_argument("--f-target", type=_NON_NEGATIVE, help="Hz; " + _default(kinds, "f_target"))
+    p.add_argument("--feedback", choices=FEEDBACKS, help=_default(kinds, "feedback"))
     p.add_argument(
         "--feedback-std",
         type=_POSITIVE,
         help="std of the random feedback matrix b_fb, random and adaptive feedback only; "
-        + _default(d, g, "feedback_std").replace("None", "1/sqrt(n_rec)"),
+        + _default(kinds, "feedback_std").replace("None", "1/sqrt(n_rec)"),
     )
     p.add_argument(
         "--implementation",
         choices=IMPLEMENTATIONS,
-        help="how the (same) gradient is computed; " + _default(d, g, "implementation"),
+        help="how the (same) gradient is computed; " + _default(kinds, "implementation"),
     )
     p.add_argument(
-        "--checkpoint-interval", type=_integer(1), help=_default(d, g, "checkpoint_interval")
+        "--checkpoint-interval", type=_integer(1), help=_default(kinds, "checkpoint_interval")
     )
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--out", type=Path, help="output directory (default: runs/reward-ENV-sSEED)")
@@ -166,7 +175,7 @@ def _add_reward_parser(sub) -> None:
 
 def _reward(args: argparse.Namespace) -> int:
     from ..reward_gym import PREFIX
-    from ..reward_train import RewardConfig, train_reward
+    from ..reward_train import RewardConfig, reward_defaults, train_reward
 
     if args.env.startswith(PREFIX):
         return _reward_gym(args)
@@ -174,11 +183,14 @@ def _reward(args: argparse.Namespace) -> int:
         raise ValueError(
             f"--segment applies to gym:ID environments; {args.env} plays whole episodes."
         )
-    d = RewardConfig()
-    env_options = dict(d.env_options) if args.env == "delayed_decision" else {}
-    env_options.update(dict(args.env_option))
+    d = reward_defaults(args.env)
+    env_options = {**d.env_options, **dict(args.env_option)}
     config = RewardConfig(
-        env=args.env, env_options=env_options, seed=args.seed, **_resolved(args, d)
+        env=args.env,
+        env_options=env_options,
+        tau_a=d.tau_a if args.tau_a is None else args.tau_a,
+        seed=args.seed,
+        **_resolved(args, d),
     )
     out = args.out or Path("runs") / f"reward-{args.env}-s{args.seed}"
     summary = train_reward(
@@ -221,6 +233,11 @@ def _reward_gym(args: argparse.Namespace) -> int:
     from ..reward_gym import PREFIX, GymConfig, train_gym
 
     d = GymConfig()
+    if args.tau_a is not None:
+        raise ValueError(
+            f"--tau-a applies to the built-in environments; a gym:ID network keeps the default "
+            f"adaptation time constant (got --tau-a {args.tau_a})."
+        )
     env_id = args.env[len(PREFIX) :]
     config = GymConfig(
         env=env_id,
