@@ -8,7 +8,8 @@ pi(label) over the recall window, the accuracy on unanimous-cue and split-majori
 (delayed decision); the mean return of the last iteration; and the time per iteration (one batch
 of episodes for every seed, compilation excluded).
 
-* ``--env delayed_decision`` (default; ``eprop_jax.envs.delayed_decision`` with ``ENV_OPTIONS``):
+* ``--env delayed_decision`` (default; ``eprop_jax.envs.delayed_decision`` with the options of
+  ``reward_defaults("delayed_decision")``):
   criterion >= 90 % correct choices over 100 successive episodes (a choice is correct when the
   agent picked the majority side of the cues on more than half of the recall steps).
 * ``--env dnms`` (``eprop_jax.envs.dnms``, Miconi's trial structure): Miconi's criterion, 95 % of
@@ -37,14 +38,11 @@ from eprop_jax import envs
 from eprop_jax.cli._options import _NON_NEGATIVE, _POSITIVE, _integer, _key_value, _number
 from eprop_jax.reward import actor_critic
 from eprop_jax.reward_train import (
-    RewardConfig,
     iterations_to_criterion,
     reward_defaults,
     train_reward_seeds,
 )
 from eprop_jax.rules import FEEDBACKS
-
-ENV_OPTIONS = RewardConfig().env_options  # the delayed-decision trial of `eprop-jax reward`
 
 
 def progress(iteration: int, metrics: dict) -> None:
@@ -116,6 +114,8 @@ def main() -> None:
     args = p.parse_args()
     if args.feedback_std is not None and args.feedback == "symmetric":
         p.error("--feedback-std applies to random and adaptive feedback; the run uses symmetric.")
+    if args.feedback_std is None and args.feedback != "symmetric":
+        args.feedback_std = 1.0  # recorded in the JSON's settings as used
     if args.n_alif > args.n_rec:
         p.error(f"--n-alif must be in [0, n_rec={args.n_rec}]; got {args.n_alif}.")
     defaults = reward_defaults(args.env)  # RewardConfig with the environment's defaults
@@ -149,7 +149,7 @@ def run(args: argparse.Namespace, options: dict, env: envs.Env) -> None:
         learning_rate=args.learning_rate,
         lr_decay=args.lr_decay,
         feedback=args.feedback,
-        feedback_std=1.0 if args.feedback_std is None else args.feedback_std,
+        feedback_std=1.0 if args.feedback_std is None else args.feedback_std,  # unused if symmetric
         regularization=ej.rate_regularization(args.c_reg, 10.0),
         callback=progress,
     )

@@ -3,6 +3,7 @@
 import dataclasses
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import jax
@@ -167,6 +168,12 @@ def test_tau_a_reaches_the_alif_neurons_and_depends_on_the_env():
     }
     with pytest.raises(ValueError, match="tau_a"):
         reward_train.check_reward_config("api", reward_train.RewardConfig(tau_a=0.0))
+    # another environment with the delayed decision's options: refused, pointing to its defaults
+    with pytest.raises(
+        ValueError, match=re.escape("build the config from reward_defaults('dnms')")
+    ):
+        reward_train.check_reward_config("api", reward_train.RewardConfig(env="dnms"))
+    reward_train.check_reward_config("api", reward_train.reward_defaults("dnms"))
 
 
 SCRIPT = Path(__file__).parents[1] / "scripts" / "reward_results.py"
@@ -230,10 +237,11 @@ def test_reward_gym_environment_run_folder_and_resume(tmp_path, capsys):
         ),
         (["reward", "gym:CartPole-v1", "--segment", "0"], "argument --segment"),
         (["reward", "gym:Pendulum-v1"], "`train_gym`: the environment's action space must be"),
+        (["reward", "gym:CartPole-v1", "--tau-a", "300"], "--tau-a applies to the built-in"),
     ],
 )
 def test_reward_gym_bad_input_is_one_line(argv, message, tmp_path, capsys):
-    if argv[1] not in ("gym:", "cartpole", "delayed_decision"):
+    if argv[1] not in ("gym:", "cartpole", "delayed_decision") and "--tau-a" not in argv:
         pytest.importorskip("gymnasium")
     assert main([*argv, "--no-progress", "--out", str(tmp_path / "bad")]) == 2
     err = capsys.readouterr().err.strip()

@@ -241,9 +241,10 @@ class RewardConfig:
     """Everything a reward-based e-prop run needs (what ``config.json`` records).
 
     The defaults train the delayed-reward decision task (``envs/delayed_decision.py``) with 3
-    short cues and a 100 ms delay: the settings of ``scripts/reward_results.py``. ``tau_a``,
-    ``c_entropy`` and ``env_options`` are the delayed decision's; :func:`env_defaults` gives
-    those of another environment (what the CLI and the script use).
+    short cues and a 100 ms delay: the settings of ``scripts/reward_results.py``. For another
+    environment start from :func:`reward_defaults` (``reward_defaults("dnms")``), which sets the
+    fields of :func:`env_defaults` to that environment's (what the CLI and the script use); a
+    config with another ``env`` but the delayed decision's ``env_options`` is refused.
     """
 
     env: str = "delayed_decision"
@@ -278,6 +279,12 @@ class RewardConfig:
 def check_reward_config(api: str, config: RewardConfig) -> None:
     """One-line ``ValueError`` for a bad :class:`RewardConfig` field."""
     check_choice(api, "env", config.env, tuple(ENVS))
+    if config.env != "delayed_decision" and config.env_options == RewardConfig().env_options:
+        raise ValueError(
+            f"`{api}`: env={config.env!r} with the delayed decision's env_options "
+            f"{config.env_options}; build the config from reward_defaults({config.env!r}) "
+            "(eprop_jax.reward_train), which also sets that environment's learning settings."
+        )
     for name in ("n_rec", "iterations", "batch_size", "checkpoint_interval"):
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
