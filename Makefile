@@ -24,7 +24,7 @@ setup: $(VENV)/.installed
 # CPU), up to 500 iterations with early stopping at 7 % recall error; outputs go to $(OUT).
 run: setup
 	$(BIN)/eprop-jax train evidence_accumulation --rule eprop-factored --feedback random \
-		--batch-size 32 --iterations 500 --out $(OUT) $(RUN_FLAGS)
+		--batch-size 32 --iterations 1000 --out $(OUT) $(RUN_FLAGS)
 
 lint: setup
 	$(BIN)/ruff format --check src tests scripts notebooks
