@@ -1,5 +1,8 @@
 """Small random networks and batches shared by the tests (float64 unless asked)."""
 
+import importlib.util
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 
@@ -73,3 +76,14 @@ def active_case(getkey, net, loss="mse", dtype=jnp.float64):
         if all(float(jnp.max(jnp.abs(g))) > 0 for g in (grads.w_in, grads.w_rec, grads.w_out)):
             return weights, batch
     raise AssertionError("no informative random network found in 50 draws")
+
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+
+
+def load_script(name: str):
+    """Import ``scripts/<name>.py`` as a module (the scripts are not a package)."""
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,6 +1,5 @@
 """scripts/gpu_check.py on CPU: the dry-run plan, the refusal without a GPU, and its plumbing."""
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -12,6 +11,8 @@ import pytest
 from eprop_jax import bench
 from eprop_jax.cli import build_parser
 
+from helpers import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "gpu_check.py"
 ENV = {
@@ -19,13 +20,6 @@ ENV = {
     "JAX_PLATFORMS": "cpu",
     "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
 }
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_dry_run_prints_a_plan_within_eight_minutes(tmp_path):
@@ -87,7 +81,7 @@ def test_without_a_gpu_it_exits_with_one_line(tmp_path):
 
 @pytest.mark.slow
 def test_a_part_over_budget_is_killed_with_its_children_and_keeps_its_output(tmp_path):
-    gpu_check = _load()
+    gpu_check = load_script("gpu_check")
     marker = tmp_path / "child_alive"
     child = f"import time, pathlib; time.sleep(3); pathlib.Path({str(marker)!r}).write_text('x')"
     code = (
@@ -109,7 +103,7 @@ def test_a_part_over_budget_is_killed_with_its_children_and_keeps_its_output(tmp
 
 
 def test_junit_counts_reads_totals_and_failures(tmp_path):
-    gpu_check = _load()
+    gpu_check = load_script("gpu_check")
     xml = tmp_path / "junit.xml"
     xml.write_text(
         '<testsuites><testsuite name="pytest" tests="3" failures="1" errors="0" skipped="1" '

@@ -1,7 +1,6 @@
 """scripts/pong.py: the Pong preprocessing, its option errors, and the CPU dry run (the training
 itself is a GPU job, not run in tests)."""
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -11,19 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "pong.py"
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location("pong_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_binarise_keeps_a_two_pixel_ball_through_max_pooling():
-    pong = _load()
+    pong = load_script("pong")
     frame = np.broadcast_to(np.asarray(pong.BACKGROUND, np.uint8), (210, 160, 3)).copy()
     frame[100:104, 77:79] = 236  # a 2 x 4 ball in field rows 66..69, columns 77..78
     frame[10:20, :] = 236  # the score area above the field is cropped away
@@ -36,7 +30,7 @@ def test_binarise_keeps_a_two_pixel_ball_through_max_pooling():
 
 def test_pong_wrapper_gives_frame_and_difference_and_three_actions():
     pytest.importorskip("ale_py")
-    pong = _load()
+    pong = load_script("pong")
     env = pong.pong_env(downsample=4, inputs="both", n_actions=3)
     obs, _ = env.reset(seed=0)
     assert obs.shape == (2 * 40 * 40,) and env.action_space.n == 3
@@ -52,7 +46,7 @@ def test_pong_wrapper_gives_frame_and_difference_and_three_actions():
 
 
 def test_bad_option_is_one_line(capsys):
-    pong = _load()
+    pong = load_script("pong")
     with pytest.raises(SystemExit) as exit_info:
         pong.parse_args(["--segment", "0"])
     assert exit_info.value.code == 2
@@ -97,7 +91,7 @@ def test_diverged_training_ends_in_one_line(monkeypatch, tmp_path, capsys):
         raise TrainingDiverged("`train_gym`: the weights became NaN/inf at iteration 3")
 
     monkeypatch.setattr(reward_gym, "train_gym", diverge)
-    pong = _load()
+    pong = load_script("pong")
     assert pong.main(["--no-progress", "--out", str(tmp_path / "run")]) == 1
     out = capsys.readouterr().out.strip()
     assert out == "pong.py: `train_gym`: the weights became NaN/inf at iteration 3"

@@ -1,10 +1,8 @@
 """``eprop-jax reward``: the run folder (files, resume, refusal), figures, ``plot`` and errors."""
 
 import dataclasses
-import importlib.util
 import json
 import re
-from pathlib import Path
 
 import jax
 import numpy as np
@@ -12,6 +10,8 @@ import pytest
 
 from eprop_jax import envs, reward_train
 from eprop_jax.cli import main
+
+from helpers import load_script
 
 TINY = [
     "reward",
@@ -176,9 +176,6 @@ def test_tau_a_reaches_the_alif_neurons_and_depends_on_the_env():
     reward_train.check_reward_config("api", reward_train.reward_defaults("dnms"))
 
 
-SCRIPT = Path(__file__).parents[1] / "scripts" / "reward_results.py"
-
-
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -193,7 +190,7 @@ SCRIPT = Path(__file__).parents[1] / "scripts" / "reward_results.py"
     ],
 )
 def test_reward_results_script_bad_input_is_one_line(argv, message, monkeypatch, capsys):
-    script = _load_script()
+    script = load_script("reward_results")
     monkeypatch.setattr("sys.argv", ["reward_results.py", *argv])
     monkeypatch.setattr(script, "run", lambda *a: pytest.fail("trained on bad input"))
     with pytest.raises(SystemExit) as exit_:
@@ -295,13 +292,6 @@ def test_reward_resume_of_a_script_built_gym_run_is_refused_in_one_line(tmp_path
     assert f"python scripts/pong.py --out {out} --resume" in err
 
 
-def _load_script():
-    spec = importlib.util.spec_from_file_location("reward_results", SCRIPT)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    return script
-
-
 @pytest.mark.parametrize(
     ("argv", "tau_a"),
     [
@@ -311,7 +301,7 @@ def _load_script():
     ],
 )
 def test_reward_results_script_tau_a_default_per_env(argv, tau_a, monkeypatch):
-    script = _load_script()
+    script = load_script("reward_results")
     seen = {}
     monkeypatch.setattr("sys.argv", ["reward_results.py", *argv])
     monkeypatch.setattr(script, "run", lambda args, options, env: seen.update(vars(args)))

@@ -1,25 +1,19 @@
 """scripts/train_gpu.py: the batch-size rule and the plan it prints (CPU, forced host devices)."""
 
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+from helpers import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "train_gpu.py"
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location("train_gpu", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_auto_batch_size_fills_half_the_memory_in_powers_of_two():
-    gpu = _load()
+    gpu = load_script("train_gpu")
     per_trial = gpu.bytes_per_trial("eprop-factored", 2250, 40, 100)
     assert per_trial == 2250 * (40 + 800) * 4
     # 80 GB: capped by max_batch; 1 GB: 2**k * 7.56 MB <= 0.5 GB gives k = 6.
