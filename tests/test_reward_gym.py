@@ -98,3 +98,28 @@ def test_a_script_built_run_needs_its_make_env(tmp_path):
     with pytest.raises(ValueError, match=re.escape("env_maker='scripts/pong.py' builds its")):
         train_gym(config, tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_non_finite_weights_stop_a_reward_run_in_one_line(tmp_path):
+    """The check both reward trainers run after every update: finite weights pass, a NaN stops
+    the run with one line naming the iteration and, with a run folder, its last checkpoint."""
+    import types
+
+    import jax.numpy as jnp
+
+    from eprop_jax.reward_train import check_finite_weights
+    from eprop_jax.train import TrainingDiverged
+
+    check_finite_weights("train_gym", None, 0, [jnp.ones(3)])
+    with pytest.raises(TrainingDiverged) as err:
+        check_finite_weights("train_gym", None, 3, [jnp.ones(3), jnp.array([0.0, jnp.nan])])
+    assert str(err.value) == (
+        "`train_gym`: the weights became NaN/inf at iteration 3. Try a smaller learning_rate."
+    )
+    run = types.SimpleNamespace(path=tmp_path)
+    with pytest.raises(TrainingDiverged) as err:
+        check_finite_weights("train_reward", run, 5, [jnp.array([jnp.inf])])
+    assert str(err.value) == (
+        f"`train_reward`: the weights became NaN/inf at iteration 5; the last finite checkpoint "
+        f"is {tmp_path / 'checkpoint.npz'}. Try a smaller learning_rate."
+    )

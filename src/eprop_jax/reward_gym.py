@@ -237,8 +237,13 @@ def train_gym(
 def _train(api, config, envs, out_dir, progress, figures, resume, overwrite) -> dict:
     from . import rundir
     from .envs.gym_adapter import gym_segment, gym_spaces, gym_start
-    from .reward_train import checkpoint_arrays, resume_checkpoint
-    from .train import TrainingDiverged
+    from .reward_train import (
+        check_finite_weights,
+        checkpoint_arrays,
+        log_iteration,
+        progress_bar,
+        resume_checkpoint,
+    )
 
     n_obs, n_actions = gym_spaces(envs[0], api)
     net, optimizer, update, agent_step = _built(config, n_obs, n_actions)
@@ -286,17 +291,7 @@ def _train(api, config, envs, out_dir, progress, figures, resume, overwrite) -> 
             if start == 0:
                 save_checkpoint(0)
         stream = gym_start(envs, jax.random.fold_in(jax.random.fold_in(key, 2), start))
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(
-                total=config.iterations,
-                initial=start,
-                desc=f"reward gym:{config.env}",
-                unit="it",
-                dynamic_ncols=True,
-            )
+        bar = progress_bar(progress, config.iterations, start, f"reward gym:{config.env}")
         records, seconds = list(done_records), []
         try:
             for it in range(start, config.iterations):
@@ -312,24 +307,14 @@ def _train(api, config, envs, out_dir, progress, figures, resume, overwrite) -> 
                 )
                 t1 = time.perf_counter()
                 new_weights, new_opt, aux = update(weights, opt_state, episode)
-                if not all(bool(jnp.all(jnp.isfinite(w))) for w in new_weights):
-                    where = ""
-                    if run is not None:
-                        where = f"; the last finite checkpoint is {run.path / rundir.CHECKPOINT}"
-                    raise TrainingDiverged(
-                        f"`{api}`: the weights became NaN/inf at iteration {it}{where}. Try a "
-                        "smaller learning_rate."
-                    )
+                check_finite_weights(api, run, it, new_weights)
                 weights, opt_state = new_weights, new_opt
                 scores.extend(score for score, _ in finished)
                 t2 = time.perf_counter()
                 seconds.append((t2 - t0, t1 - t0, t2 - t1))
                 metrics = _metrics(it, aux, scores, net.dt, seconds[-1])
                 records.append(metrics)
-                if run is not None:
-                    run.append_metrics([metrics])
-                    if (it + 1) % config.checkpoint_interval == 0 or it + 1 == config.iterations:
-                        save_checkpoint(it + 1)
+                log_iteration(run, metrics, it, config, save_checkpoint)
                 if bar is not None:
                     shown = {
                         "score": "-" if metrics["score"] is None else f"{metrics['score']:.3g}"

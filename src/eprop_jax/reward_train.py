@@ -510,6 +510,41 @@ def checkpoint_arrays(state, iteration: int, **extra) -> dict:
     return arrays
 
 
+def progress_bar(progress: bool, total: int, initial: int, desc: str):
+    """A tqdm bar over the iterations of a reward run, or ``None`` without ``progress``."""
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, unit="it", dynamic_ncols=True)
+
+
+def check_finite_weights(api: str, run, iteration: int, weights) -> None:
+    """Raise :class:`~eprop_jax.train.TrainingDiverged` in one line if an update made any weight
+    NaN or inf (the run folder's checkpoint is then the last finite state)."""
+    if all(bool(jnp.all(jnp.isfinite(w))) for w in weights):
+        return
+    from . import rundir
+    from .train import TrainingDiverged
+
+    where = "" if run is None else f"; the last finite checkpoint is {run.path / rundir.CHECKPOINT}"
+    raise TrainingDiverged(
+        f"`{api}`: the weights became NaN/inf at iteration {iteration}{where}. Try a smaller "
+        "learning_rate."
+    )
+
+
+def log_iteration(run, metrics: dict, iteration: int, config, save_checkpoint) -> None:
+    """Append an iteration's metrics to the run folder and checkpoint every
+    ``config.checkpoint_interval`` iterations and after the last (nothing without a folder)."""
+    if run is None:
+        return
+    run.append_metrics([metrics])
+    done = iteration + 1
+    if done % config.checkpoint_interval == 0 or done == config.iterations:
+        save_checkpoint(done)
+
+
 def train_reward(
     config: RewardConfig | None = None,
     out_dir: str | Path | None = None,
@@ -545,7 +580,6 @@ def train_reward(
         TrainingDiverged: the weights became NaN or inf.
     """
     from . import rundir
-    from .train import TrainingDiverged
 
     api = "train_reward"
     config = RewardConfig() if config is None else config
@@ -589,17 +623,7 @@ def train_reward(
             if start == 0:
                 run.save_npz("snapshot_first.npz", _snapshot(built, weights, snapshot_key))
                 save_checkpoint(0)
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(
-                total=config.iterations,
-                initial=start,
-                desc=f"reward {config.env}",
-                unit="it",
-                dynamic_ncols=True,
-            )
+        bar = progress_bar(progress, config.iterations, start, f"reward {config.env}")
         records = list(done_records)
         t_start, seconds = None, 0.0
         try:
@@ -607,23 +631,13 @@ def train_reward(
                 new_weights, new_opt, out = step(
                     weights, opt_state, jax.random.fold_in(run_key, it)
                 )
-                if not all(bool(jnp.all(jnp.isfinite(w))) for w in new_weights):
-                    where = ""
-                    if run is not None:
-                        where = f"; the last finite checkpoint is {run.path / rundir.CHECKPOINT}"
-                    raise TrainingDiverged(
-                        f"`{api}`: the weights became NaN/inf at iteration {it}{where}. Try a "
-                        "smaller learning_rate."
-                    )
+                check_finite_weights(api, run, it, new_weights)
                 weights, opt_state = new_weights, new_opt
                 metrics = {"iteration": it, **step_metrics(out, net.dt, env.success_return)}
                 records.append(metrics)
                 if t_start is None:
                     t_start = time.perf_counter()  # after the first (compiling) iteration
-                if run is not None:
-                    run.append_metrics([metrics])
-                    if (it + 1) % config.checkpoint_interval == 0 or it + 1 == config.iterations:
-                        save_checkpoint(it + 1)
+                log_iteration(run, metrics, it, config, save_checkpoint)
                 if bar is not None:
                     shown = {"return": f"{metrics['return']:.3g}"}
                     if "correct" in metrics:
