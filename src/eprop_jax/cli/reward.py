@@ -193,7 +193,18 @@ def _reward(args: argparse.Namespace) -> int:
         **_resolved(args, d),
     )
     out = args.out or Path("runs") / f"reward-{args.env}-s{args.seed}"
-    summary = train_reward(
+    summary = _train_and_report(train_reward, config, out, args)
+    final = summary["final"] or {}
+    print("final:", json.dumps({k: final[k] for k in ("return", "correct") if k in final}))
+    print(f"iterations to criterion ({summary['criterion']}):", summary["iterations_to_criterion"])
+    print(f"outputs in {out}")
+    return 0
+
+
+def _train_and_report(train, config, out: Path, args: argparse.Namespace) -> dict:
+    """Run ``train`` (``train_reward`` or ``train_gym``) with the run-folder options of the
+    command line; print whether there was nothing to do and the iterations done."""
+    summary = train(
         config,
         out,
         progress=not args.no_progress,
@@ -201,16 +212,14 @@ def _reward(args: argparse.Namespace) -> int:
         resume=args.resume,
         overwrite=args.overwrite,
     )
-    final = summary["final"] or {}
     if summary.get("already_done"):
         print(f"nothing to do: {out} has done its {summary['iterations']} iterations already")
+    seconds = summary["seconds_per_iteration"]
     print(
-        f"done: {summary['iterations']} iterations, {summary['seconds_per_iteration']:.3f} s each"
+        f"done: {summary['iterations']} iterations"
+        + (f", {seconds:.3f} s each" if seconds is not None else "")
     )
-    print("final:", json.dumps({k: final[k] for k in ("return", "correct") if k in final}))
-    print(f"iterations to criterion ({summary['criterion']}):", summary["iterations_to_criterion"])
-    print(f"outputs in {out}")
-    return 0
+    return summary
 
 
 def _check_env_maker(out: Path) -> None:
@@ -249,22 +258,8 @@ def _reward_gym(args: argparse.Namespace) -> int:
     out = args.out or Path("runs") / f"reward-gym-{env_id.replace('/', '-')}-s{args.seed}"
     if args.resume:
         _check_env_maker(out)
-    summary = train_gym(
-        config,
-        out,
-        progress=not args.no_progress,
-        figures=not args.no_plots,
-        resume=args.resume,
-        overwrite=args.overwrite,
-    )
+    summary = _train_and_report(train_gym, config, out, args)
     final = summary["final"] or {}
-    if summary.get("already_done"):
-        print(f"nothing to do: {out} has done its {summary['iterations']} iterations already")
-    seconds = summary["seconds_per_iteration"]
-    print(
-        f"done: {summary['iterations']} iterations"
-        + (f", {seconds:.3f} s each" if seconds is not None else "")
-    )
     print(
         f"episodes finished: {summary['episodes_finished']}; mean return of the last 100:",
         final.get("score"),
