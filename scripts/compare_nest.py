@@ -54,6 +54,15 @@ def _weight_matrix(nest, pre, post) -> np.ndarray:
     return w
 
 
+def _network_weights(nest, parrots, rec, out) -> dict[str, np.ndarray]:
+    """``w_in``, ``w_rec`` and ``w_out`` of a NEST e-prop network (:func:`_weight_matrix`)."""
+    return {
+        "w_in": _weight_matrix(nest, parrots, rec),
+        "w_rec": _weight_matrix(nest, rec, rec),
+        "w_out": _weight_matrix(nest, rec, out),
+    }
+
+
 def _import_nest():
     os.environ.setdefault("PYNEST_QUIET", "1")  # no banner on stdout
     import nest
@@ -180,9 +189,7 @@ def run_nest(tut, etas=None, rng_seed: int = 1) -> dict:
     else:
         loss = 0.5 * np.mean(np.sum((signal - target) ** 2, axis=3), axis=(0, 2))
     return {
-        "w_in": _weight_matrix(nest, parrots, rec),
-        "w_rec": _weight_matrix(nest, rec, rec),
-        "w_out": _weight_matrix(nest, rec, out),
+        **_network_weights(nest, parrots, rec, out),
         "loss": loss,
         "seconds": wall,
         "cpu_seconds": cpu,
@@ -366,9 +373,7 @@ def run_nest_current(tut, record_v: bool = False) -> dict:
     return {
         **extra,
         "readout_signal": signal,
-        "w_in": _weight_matrix(nest, parrots, rec),
-        "w_rec": _weight_matrix(nest, rec, rec),
-        "w_out": _weight_matrix(nest, rec, out),
+        **_network_weights(nest, parrots, rec, out),
         "loss": loss,
         "seconds": wall,
         "cpu_seconds": cpu,
